@@ -1,0 +1,52 @@
+// `scomo` command line: dispatches to one module per subcommand, loaded on demand so that
+// `scomo codec` does not pay for the server's dependencies.
+
+const commands: Record<string, { file: string; help: string }> = {
+  codec: { file: './codec.js', help: 'codec to-xml|to-wbxml <file|-> [-o <file>]   convert a DM message' },
+  server: { file: './server.js', help: 'server [--port 8080] [--dm-path /dm] [--data DIR]   run the SCOMO/DM server' },
+  account: { file: './account.js', help: 'account add <deviceId> ...   provision a device account' },
+  device: { file: './device.js', help: 'device --server <url> --id <deviceId> ...   run the emulated device' },
+  package: { file: './package.js', help: 'package upload <file> --name N --version V   upload a package' },
+  job: { file: './job.js', help: 'job create|show|wait ...   manage SCOMO jobs' },
+  inventory: { file: './inventory.js', help: 'inventory <deviceId>   show a device\'s software inventory' },
+};
+
+function usage(): string {
+  return 'usage: scomo <command> [options]\n\ncommands:\n' +
+    Object.values(commands).map((c) => '  ' + c.help).join('\n') + '\n';
+}
+
+export interface CliModule {
+  run(args: string[]): Promise<number>;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 1;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`scomo: unknown command '${name}'\n` + usage());
+    return 1;
+  }
+  let mod: CliModule;
+  try {
+    mod = (await import(cmd.file)) as CliModule;
+  } catch {
+    process.stderr.write(`scomo: command '${name}' is not available in this build\n`);
+    return 1;
+  }
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    // Never a stack trace for the user: one line, non-zero exit.
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`scomo: ${msg}\n`);
+    process.exitCode = 1;
+  },
+);
