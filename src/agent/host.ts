@@ -1,0 +1,83 @@
+// The host ABI: what firmware provides to the agent, and the events it feeds in.
+// Documented for integrators in targets/host-abi.md; the C mirror is targets/c/scomo_host.h.
+//
+// Two kinds of host functions:
+//  - synchronous ones that return at once (flash, package storage, clock, random, log): a
+//    device does these in a few microseconds to milliseconds and the store's power-safety
+//    argument needs them to be complete when they return;
+//  - asynchronous requests (HTTP, timers, installers) that take a request id and complete by
+//    the host calling back into the agent with an event carrying the same id.
+// The agent never blocks and never keeps a JS stack across an async operation, so the same
+// code runs on QuickJS, Duktape and Espruino-class engines.
+
+import type { Flash } from '../store/api.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'HEAD';
+  url: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+
+/** Where package bytes go: a partition or file separate from the config store (packages are large). */
+export interface PackageStorage {
+  /** Opens (creating if needed) the area for `key`; returns the bytes already there (for resume). */
+  open(key: string): number;
+  /** Appends bytes; false when out of space. */
+  append(key: string, bytes: Uint8Array): boolean;
+  /** Reads `length` bytes at `offset` (streaming to installers). */
+  read(key: string, offset: number, length: number): Uint8Array;
+  /** Truncates to `length` bytes (restart a download). */
+  truncate(key: string, length: number): void;
+  /** Deletes the area. */
+  remove(key: string): void;
+}
+
+/** A per-PkgType/EnvType installer: the hardware hook, in the shape of ota_begin/write/end. */
+export interface InstallRequest {
+  /** Component identity as far as known before install (from the package manifest or the server). */
+  pkgId: string;
+  pkgType: string;
+  envType?: string;
+  installParams?: string;
+  /** Storage key of the delivered package. */
+  storageKey: string;
+  size: number;
+  /** Activate after install (Install / DownloadInstall) or leave inactive (…Inactive). */
+  activate: boolean;
+  /** ID of the component this package updates, when the agent knows it. */
+  componentId?: string;
+}
+
+export interface InstallResult {
+  /** SCOMO result code: 1200 on success, 1405/1406/1407/1413 ... on failure. */
+  resultCode: number;
+  /** The deployed component's identity, as read from the package (manifest). */
+  component?: { id: string; name: string; version: string; description?: string };
+}
+
+export interface Host {
+  // --- synchronous ---
+  flash: Flash;
+  packages: PackageStorage;
+  /** Milliseconds since the epoch (for TStamp and back-off). */
+  now(): number;
+  /** Cryptographically random bytes (nonces). */
+  random(n: number): Uint8Array;
+  log(level: LogLevel, message: string): void;
+
+  // --- asynchronous: complete through Agent.on* events with the same id ---
+  httpRequest(id: number, req: HttpRequest): void;
+  /** Cancels an HTTP request in flight; no further events for it. */
+  httpCancel(id: number): void;
+  setTimer(id: number, ms: number): void;
+  clearTimer(id: number): void;
+  /** Installs a delivered package; completes with Agent.onInstallDone(id, result). */
+  install(id: number, req: InstallRequest): void;
+  /** Activates / deactivates / removes a deployed component; completes with onComponentOpDone(id, resultCode). */
+  componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void;
+  /** After a reboot: did the component's new version commit? (A/B slots.) Synchronous. */
+  isCommitted?(componentId: string): boolean;
+}
