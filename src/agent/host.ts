@@ -21,16 +21,26 @@ export interface HttpRequest {
   body?: Uint8Array;
 }
 
-/** Where package bytes go: a partition or file separate from the config store (packages are large). */
+/** 'ok', or why a package storage call failed ('no-space' maps to SCOMO result 1404). */
+export type StorageStatus = 'ok' | 'no-space' | 'error';
+
+/**
+ * Where package bytes go: a partition or files separate from the config store (packages are
+ * large). Keyed so several packages can be delivered at once. Synchronous, like flash.
+ */
 export interface PackageStorage {
-  /** Opens (creating if needed) the area for `key`; returns the bytes already there (for resume). */
-  open(key: string): number;
-  /** Appends bytes; false when out of space. */
-  append(key: string, bytes: Uint8Array): boolean;
-  /** Reads `length` bytes at `offset` (streaming to installers). */
+  /** Prepares the area for `key`, keeping bytes already there (a resumed download needs them). */
+  open(key: string): StorageStatus;
+  /** Appends bytes at the end. */
+  append(key: string, bytes: Uint8Array): StorageStatus;
+  /** Bytes stored for `key` (0 when none). */
+  size(key: string): number;
+  /** Keeps the first `length` bytes (0 when a download restarts). */
+  truncate(key: string, length: number): StorageStatus;
+  /** Makes every appended byte durable. */
+  sync(key: string): StorageStatus;
+  /** Reads up to `length` bytes at `offset` (streaming to installers and hashing). */
   read(key: string, offset: number, length: number): Uint8Array;
-  /** Truncates to `length` bytes (restart a download). */
-  truncate(key: string, length: number): void;
   /** Deletes the area. */
   remove(key: string): void;
 }
@@ -78,6 +88,9 @@ export interface Host {
   install(id: number, req: InstallRequest): void;
   /** Activates / deactivates / removes a deployed component; completes with onComponentOpDone(id, resultCode). */
   componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void;
-  /** After a reboot: did the component's new version commit? (A/B slots.) Synchronous. */
-  isCommitted?(componentId: string): boolean;
+  /**
+   * After a reboot that interrupted an install: the outcome if the install of `pkgId` committed
+   * (A/B slot confirmed, directory swapped in), undefined if it did not (the agent reports 1405).
+   */
+  installStatus?(pkgId: string): InstallResult | undefined;
 }

@@ -1,0 +1,695 @@
+// The SCOMO client: the MO at ./SCOMO (a tree plug-in) and the operation engine that runs the
+// primitives as durable jobs. Exec answers 202 and journals the job before the Status goes out;
+// jobs run when the DM session is over; each ends in one final Generic Alert (1226,
+// urn:oma:at:scomo:1.0:OperationComplete) that stays journaled until the server acknowledges it.
+//
+// Phases per primitive:
+//   Download*            queued -> downloading -> [installing] -> reporting
+//   Install(Inactive)    queued -> installing -> reporting
+//   Activate/Deactivate/Remove (Deployed), Remove (Delivered)
+//                        queued -> component-op -> reporting
+// A reboot in 'downloading' resumes from the journaled checkpoint (HTTP Range); in 'installing'
+// it asks the host whether the component committed (A/B slots), else reports 1405; in
+// 'component-op' it re-issues the (idempotent) operation.
+
+import type { Item } from '../codec/model.js';
+import type { RecordStore } from '../store/api.js';
+import type { ExecRequest, LargeObjectSink } from '../tree/api.js';
+import type { MoPlugin, TreeOp } from '../tree/plugin.js';
+import { DmTree, LOCAL_ID } from '../tree/tree.js';
+import type { HttpRequest, InstallRequest, InstallResult, LogLevel, PackageStorage as HostPackages } from '../agent/host.js';
+import type { ClientAlert } from '../dm/types.js';
+import { utf8Encode } from '../codec/utf8.js';
+import { base64Decode } from '../codec/base64.js';
+import { DownloadEngine } from './download/engine.js';
+import type { DownloadAction, DownloadEvent, DownloadOutcome, PackageStorage as DlStorage } from './download/types.js';
+import { createB64Stream } from './b64-stream.js';
+import { Journal } from './journal.js';
+import type { Job } from './journal.js';
+import {
+  DELIVERED_OPS, DEPLOYED_OPS, DL_DOWNLOAD_COMPLETE, DL_DOWNLOAD_FAILED, DL_DOWNLOAD_PROGRESSING, DL_IDLE,
+  DL_INSTALL_FAILED_WITH_DATA, DL_INSTALL_PROGRESSING, DOWNLOAD_OPS, DP_ACTIVATE_FAILED, DP_ACTIVATE_PROGRESSING,
+  DP_DEACTIVATE_FAILED, DP_DEACTIVATE_PROGRESSING, DP_IDLE, DP_REMOVE_FAILED, DP_REMOVE_PROGRESSING,
+  DP_STATE_ACTIVE, DP_STATE_INACTIVE, DV_IDLE, DV_INSTALL_FAILED_WITH_DATA, DV_INSTALL_PROGRESSING,
+  DV_REMOVE_FAILED, DV_REMOVE_PROGRESSING, DV_STATE_DELIVERED, DV_STATE_INSTALLED, RC, SCOMO_ALERT_TYPE,
+  SCOMO_MO_ID, SCOMO_REQUEST_ALERT_TYPE,
+} from './constants.js';
+import type { Operation } from './constants.js';
+
+/** What the engine needs from the agent: the host's async operations, with ids the agent routes back. */
+export interface ScomoPorts {
+  packages: HostPackages;
+  nextId(): number;
+  httpRequest(id: number, req: HttpRequest): void;
+  httpCancel(id: number): void;
+  setTimer(id: number, ms: number): void;
+  clearTimer(id: number): void;
+  install(id: number, req: InstallRequest): void;
+  componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void;
+  installStatus?(pkgId: string): InstallResult | undefined;
+  log(level: LogLevel, message: string): void;
+  /** A final alert is waiting: the agent opens a session when none is open. */
+  alertPending(): void;
+}
+
+export interface ScomoOptions {
+  /** Root of the MO (device-chosen; servers find it by its Type). Default ./SCOMO */
+  root?: string;
+  /** PkgType assumed when the server gives none. */
+  defaultPkgType?: string;
+  /** Alternate-download retries. */
+  maxRetries?: number;
+  backoffBaseMs?: number;
+}
+
+interface Running {
+  job: Job;
+  dl?: DownloadEngine;
+  /** host http id -> download engine request id */
+  http: { host: number; req: number }[];
+  timer?: number;
+  opId?: number;
+}
+
+const B = 'node';
+
+export class ScomoEngine {
+  readonly root: string;
+  private tree: DmTree;
+  private ports: ScomoPorts;
+  private opts: ScomoOptions;
+  readonly journal: Journal;
+  private running: Running[] = [];
+  private seq = 0;
+  private extraAlerts: ClientAlert[] = [];
+  /** Suppresses our own plug-in callbacks while the engine writes the tree. */
+  private local = false;
+
+  constructor(tree: DmTree, journalStore: RecordStore, ports: ScomoPorts, opts?: ScomoOptions) {
+    this.tree = tree;
+    this.ports = ports;
+    this.opts = opts || {};
+    this.root = this.opts.root || './SCOMO';
+    this.journal = new Journal(journalStore);
+  }
+
+  /** Defines the MO's permanent nodes and mounts the plug-in; call before tree.load(). */
+  setup(): void {
+    const t = this.tree, r = this.root;
+    t.define(r, B, SCOMO_MO_ID, undefined, 'Get=*&Add=*&Replace=*&Delete=*&Exec=*');
+    t.find(r)!.type = SCOMO_MO_ID;
+    t.define(r + '/Download', B, '');
+    t.define(r + '/Inventory', B, '');
+    t.define(r + '/Inventory/Delivered', B, '');
+    t.define(r + '/Inventory/Deployed', B, '');
+    t.define(r + '/Ext', B, '');
+    t.mount(r, this.plugin());
+  }
+
+  /** After tree.load(): replays the journal and resumes or fails each unfinished job. */
+  boot(): void {
+    this.journal.load();
+    for (let i = 0; i < this.journal.jobs.length; i++) {
+      const j = this.journal.jobs[i];
+      const n = parseInt(j.id.replace(/^[^0-9]*/, ''), 10);
+      if (n >= this.seq) this.seq = n + 1;
+    }
+    const jobs = this.journal.jobs.slice();
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
+      if (j.phase === 'installing') {
+        // Power was lost during install: the installer hook knows whether the new version committed.
+        const res = this.ports.installStatus ? this.ports.installStatus(j.identifier || j.node) : undefined;
+        if (res && res.resultCode === RC.SUCCESS) this.installed(j, res);
+        else this.installFailed(j, RC.INSTALL_FAILED, 'install interrupted by reboot');
+      }
+    }
+    if (this.pendingAlerts().length) this.ports.alertPending();
+  }
+
+  /** Starts every job that is not running yet (the agent calls this when no DM session is open). */
+  runJobs(): void {
+    const jobs = this.journal.jobs.slice();
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
+      if (j.phase === 'reporting' || this.runningOf(j.id)) continue;
+      this.start(j);
+    }
+  }
+
+  /** True while a job is queued or running (not just waiting for its alert's acknowledgement). */
+  busy(): boolean {
+    for (let i = 0; i < this.journal.jobs.length; i++) if (this.journal.jobs[i].phase !== 'reporting') return true;
+    return false;
+  }
+
+  /** Final alerts to send in the next session (tag = job id, matched in onAlertStatus). */
+  pendingAlerts(): ClientAlert[] {
+    const out: ClientAlert[] = [];
+    for (let i = 0; i < this.journal.jobs.length; i++) {
+      const j = this.journal.jobs[i];
+      if (j.phase === 'reporting') out.push(this.finalAlert(j));
+    }
+    for (let i = 0; i < this.extraAlerts.length; i++) out.push(this.extraAlerts[i]);
+    return out;
+  }
+
+  /** The server's Status for one of our alerts: 200/202 ends the job; anything else keeps it for the next session. */
+  onAlertStatus(alert: ClientAlert, code: number): void {
+    const tag = alert.tag as string;
+    for (let i = 0; i < this.extraAlerts.length; i++) {
+      if (this.extraAlerts[i] === alert) { if (code === 200 || code === 202) this.extraAlerts.splice(i, 1); return; }
+    }
+    const j = this.journal.find(tag);
+    if (!j || j.phase !== 'reporting') return;
+    if (code === 200 || code === 202) {
+      this.journal.remove(j.id);
+      this.ports.log('info', 'job ' + j.id + ' ' + j.op + ' reported (result ' + j.resultCode + ')');
+    } else {
+      this.ports.log('warn', 'server answered ' + code + ' to the final alert of job ' + j.id + '; will re-send');
+    }
+  }
+
+  /**
+   * Flow alternative 1: the device asks the server for a software component. Sent as a Generic
+   * Alert of a vendor type in the next session; the server answers by creating a job.
+   */
+  requestComponent(name: string, version?: string): void {
+    const data = '<Request><Name>' + esc(name) + '</Name>' + (version ? '<Version>' + esc(version) + '</Version>' : '') + '</Request>';
+    this.extraAlerts.push({
+      code: 1226,
+      items: [{ source: { locURI: this.root }, meta: { type: SCOMO_REQUEST_ALERT_TYPE, format: 'xml' }, data }],
+    });
+    this.ports.alertPending();
+  }
+
+  // ---- host events routed by the agent ----
+
+  owns(id: number): boolean {
+    return !!this.byHost(id) || !!this.byTimer(id) || !!this.byOp(id);
+  }
+
+  onHttpResponse(id: number, status: number, headers: Record<string, string>): void {
+    this.feedHttp(id, { type: 'http-response', status, headers });
+  }
+  onHttpChunk(id: number, bytes: Uint8Array): void {
+    this.feedHttp(id, { type: 'http-chunk', bytes });
+  }
+  onHttpEnd(id: number): void {
+    this.feedHttp(id, { type: 'http-end' });
+  }
+  onHttpError(id: number, reason: string): void {
+    this.feedHttp(id, { type: 'http-error', reason });
+  }
+  onTimer(id: number): void {
+    const r = this.byTimer(id);
+    if (!r || !r.dl) return;
+    r.timer = undefined;
+    this.act(r, r.dl.handle({ type: 'timer' }));
+  }
+  onInstallDone(id: number, result: InstallResult): void {
+    const r = this.byOp(id);
+    if (!r) return;
+    this.dropRunning(r);
+    this.installed(r.job, result);
+  }
+  onComponentOpDone(id: number, resultCode: number): void {
+    const r = this.byOp(id);
+    if (!r) return;
+    this.dropRunning(r);
+    this.componentOpDone(r.job, resultCode);
+  }
+
+  /** Deployed components, read from the tree (for status displays). */
+  deployed(): { id: string; name: string; version: string; active: boolean }[] {
+    const out: { id: string; name: string; version: string; active: boolean }[] = [];
+    const d = this.tree.find(this.root + '/Inventory/Deployed');
+    const kids = d && d.kids ? d.kids : [];
+    for (let i = 0; i < kids.length; i++) {
+      const base = this.root + '/Inventory/Deployed/' + kids[i].name;
+      out.push({
+        id: this.text(base + '/ID'),
+        name: this.text(base + '/Name'),
+        version: this.text(base + '/Version'),
+        active: this.text(base + '/State') === String(DP_STATE_ACTIVE),
+      });
+    }
+    return out;
+  }
+
+  progress(jobId: string): { done: number; total: number } | undefined {
+    const r = this.runningOf(jobId);
+    if (!r || !r.dl) return undefined;
+    const p = r.dl.progress();
+    return { done: p.received, total: p.total || 0 };
+  }
+
+  // ---- the plug-in ----
+
+  private plugin(): MoPlugin {
+    const self = this;
+    return {
+      exec: function (rel, req, serverId) { return self.exec(rel, req, serverId); },
+      allow: function (op, rel) { return self.allow(op, rel); },
+      changed: function (op, rel) { self.changed(op, rel); },
+      hidden: function (rel) { return /^Inventory\/Delivered\/[^/]+\/Data$/.test(rel); },
+      set: function (rel, data, meta) {
+        const m = /^Inventory\/Delivered\/([^/]+)\/Data$/.exec(rel);
+        if (!m) return undefined;
+        // A package small enough for one message: store it like a one-chunk large object.
+        let bytes: Uint8Array | null;
+        if (meta && meta.format === 'b64') {
+          if (typeof data === 'string') bytes = base64Decode(data);
+          else { const d = createB64Stream(); bytes = d.push(data); if (!d.end()) bytes = null; }
+        } else bytes = typeof data === 'string' ? utf8Encode(data) : data;
+        if (!bytes) return 400;
+        const key = pkgKey(m[1]);
+        const P = self.ports.packages;
+        if (P.open(key) !== 'ok') return 500;
+        P.truncate(key, 0);
+        const st = P.append(key, bytes);
+        if (st !== 'ok') return st === 'no-space' ? 420 : 500;
+        P.sync(key);
+        return 200;
+      },
+      openLargeObject: function (rel, totalSize, meta) {
+        const m = /^Inventory\/Delivered\/([^/]+)\/Data$/.exec(rel);
+        if (!m) return undefined;
+        return self.packageSink(pkgKey(m[1]), !!(meta && meta.format === 'b64'));
+      },
+    };
+  }
+
+  private packageSink(key: string, b64: boolean): LargeObjectSink | number {
+    const P = this.ports.packages;
+    if (P.open(key) !== 'ok') return 500;
+    P.truncate(key, 0);
+    const dec = b64 ? createB64Stream() : null;
+    return {
+      write: function (chunk) {
+        const bytes = dec ? dec.push(chunk) : chunk;
+        if (!bytes) return 400;
+        const st = bytes.length ? P.append(key, bytes) : 'ok';
+        if (st !== 'ok') return st === 'no-space' ? 420 : 500;
+        return 213;
+      },
+      finish: function () {
+        if (dec && !dec.end()) return 400;
+        return P.sync(key) === 'ok' ? 200 : 500;
+      },
+      abort: function () { P.remove(key); },
+    };
+  }
+
+  private allow(op: TreeOp, rel: string): number {
+    if (this.local) return 0;
+    const segs = rel.split('/');
+    // Deployed components are the device's to create and delete (through Install / Remove).
+    if (segs[0] === 'Inventory' && segs[1] === 'Deployed' && segs.length >= 3) {
+      return op === 'Replace' && segs.length === 4 && segs[3] === 'Description' ? 0 : 405;
+    }
+    // Status and State leaves and the Operations subtrees are maintained by the client.
+    if (segs.length >= 3 && (segs[0] === 'Download' || segs[1] === 'Delivered')) {
+      const leaf = segs[0] === 'Download' ? segs[2] : segs[3];
+      if (leaf === 'Status' || leaf === 'State' || leaf === 'Operations') return 405;
+    }
+    if (op === 'Delete' && segs.length === 2 && segs[0] === 'Download') {
+      const j = this.jobOnNode('Download', segs[1]);
+      if (j && j.phase !== 'reporting') this.cancel(j);
+    }
+    return 0;
+  }
+
+  private changed(op: TreeOp, rel: string): void {
+    if (this.local || op !== 'Add') return;
+    const segs = rel.split('/');
+    if (segs.length === 2 && segs[0] === 'Download') {
+      this.writeTree(this.root + '/' + rel, [['Status', 'int', String(DL_IDLE)]], DOWNLOAD_OPS);
+    } else if (segs.length === 3 && segs[0] === 'Inventory' && segs[1] === 'Delivered') {
+      this.writeTree(this.root + '/' + rel, [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_DELIVERED)]], DELIVERED_OPS);
+    }
+  }
+
+  private exec(rel: string, req: ExecRequest, serverId: string): number {
+    const segs = rel.split('/');
+    let kind: 'Download' | 'Delivered' | 'Deployed';
+    let node: string, prim: string;
+    if (segs.length === 4 && segs[0] === 'Download' && segs[2] === 'Operations') {
+      kind = 'Download'; node = segs[1]; prim = segs[3];
+      if (DOWNLOAD_OPS.indexOf(prim) < 0) return 405;
+    } else if (segs.length === 5 && segs[0] === 'Inventory' && segs[3] === 'Operations' && (segs[1] === 'Delivered' || segs[1] === 'Deployed')) {
+      kind = segs[1] as 'Delivered' | 'Deployed'; node = segs[2]; prim = segs[4];
+      if ((kind === 'Delivered' ? DELIVERED_OPS : DEPLOYED_OPS).indexOf(prim) < 0) return 405;
+    } else return 405;
+    const base = this.nodeUri(kind, node);
+    // Pre-conditions (as deployed clients enforce them): 412 incomplete when a required leaf is missing.
+    if (kind === 'Download' && (!this.text(base + '/PkgURL') || !this.text(base + '/PkgID'))) return 412;
+    if (kind === 'Delivered' && prim !== 'Remove' && this.ports.packages.size(pkgKey(node)) === 0) return 412;
+    const busy = this.jobOnNode(kind, node);
+    if (busy && busy.phase !== 'reporting') return 409;
+    const op: Operation = kind === 'Delivered' && prim === 'Remove' ? 'RemoveDelivered' : prim as Operation;
+    const job: Job = {
+      id: 'j' + (this.seq++),
+      op,
+      node,
+      source: this.root + '/' + rel,
+      serverId,
+      phase: 'queued',
+    };
+    if (req.correlator !== undefined) job.correlator = req.correlator;
+    if (kind === 'Deployed') job.componentId = this.text(base + '/ID') || node;
+    // Durable before the 202 goes out: a reboot right after still runs (or fails) this job.
+    this.journal.save(job);
+    this.ports.log('info', 'job ' + job.id + ': ' + op + ' on ' + kind + '/' + node + ' accepted');
+    return 202;
+  }
+
+  // ---- running jobs ----
+
+  private start(j: Job): void {
+    switch (j.op) {
+      case 'Download': case 'DownloadInstall': case 'DownloadInstallInactive':
+        if (j.phase === 'installing') return; // resolved in boot()
+        this.startDownload(j);
+        return;
+      case 'Install': case 'InstallInactive':
+        this.startInstall(j, pkgKey(j.node));
+        return;
+      default:
+        this.startComponentOp(j);
+    }
+  }
+
+  private startDownload(j: Job): void {
+    const base = this.nodeUri('Download', j.node);
+    const url = this.text(base + '/PkgURL');
+    j.phase = 'downloading';
+    j.storageKey = pkgKey(j.node);
+    this.journal.save(j);
+    this.setStatus(base, DL_DOWNLOAD_PROGRESSING);
+    const key = j.storageKey;
+    const P = this.ports.packages;
+    const storage: DlStorage = {
+      open: function () { return P.open(key); },
+      append: function (b) { return P.append(key, b); },
+      size: function () { return P.size(key); },
+      truncate: function (n) { return P.truncate(key, n); },
+      sync: function () { return P.sync(key); },
+      finalize: function () { return P.sync(key); },
+    };
+    const dl = new DownloadEngine({
+      url,
+      resumeFrom: j.checkpoint,
+      maxRetries: this.opts.maxRetries,
+      backoffBaseMs: this.opts.backoffBaseMs,
+    }, storage);
+    const r: Running = { job: j, dl, http: [] };
+    this.running.push(r);
+    this.act(r, dl.start());
+  }
+
+  private feedHttp(hostId: number, ev: DownloadEvent): void {
+    const r = this.byHost(hostId);
+    if (!r || !r.dl) return;
+    for (let i = 0; i < r.http.length; i++) if (r.http[i].host === hostId) (ev as { id?: number }).id = r.http[i].req;
+    if (ev.type === 'http-end' || ev.type === 'http-error') {
+      for (let i = 0; i < r.http.length; i++) if (r.http[i].host === hostId) { r.http.splice(i, 1); break; }
+    }
+    this.act(r, r.dl.handle(ev));
+  }
+
+  private act(r: Running, actions: DownloadAction[]): void {
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i];
+      if (a.type === 'http-request') {
+        const id = this.ports.nextId();
+        r.http.push({ host: id, req: a.id });
+        this.ports.httpRequest(id, { method: 'GET', url: a.url, headers: a.headers });
+      } else if (a.type === 'http-abort') {
+        for (let k = 0; k < r.http.length; k++) {
+          if (r.http[k].req === a.id) { this.ports.httpCancel(r.http[k].host); r.http.splice(k, 1); break; }
+        }
+      } else if (a.type === 'wait') {
+        r.timer = this.ports.nextId();
+        this.ports.setTimer(r.timer, a.ms);
+      } else if (a.type === 'checkpoint') {
+        r.job.checkpoint = a.checkpoint;
+        this.journal.save(r.job);
+      } else if (a.type === 'done') {
+        this.dropRunning(r);
+        this.downloaded(r.job, a.outcome);
+        return;
+      }
+    }
+  }
+
+  private downloaded(j: Job, o: DownloadOutcome): void {
+    const base = this.nodeUri('Download', j.node);
+    j.checkpoint = undefined;
+    if (!o.ok) {
+      if (j.storageKey) this.ports.packages.remove(j.storageKey);
+      this.setStatus(base, DL_DOWNLOAD_FAILED);
+      const code = o.cancelled ? RC.CANCELLED_BY_SERVER : o.resultCode;
+      this.report(j, code, this.nodeUri('Download', j.node), this.text(base + '/PkgID'), o.reason);
+      return;
+    }
+    // The DP moves to Inventory/Delivered/<X> (same name), carrying its descriptive leaves.
+    const dv = this.nodeUri('Delivered', j.node);
+    const leaves: [string, string, string][] = [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_DELIVERED)]];
+    const copy = ['PkgID', 'Name', 'Description', 'PkgType', 'EnvType', 'InstallParams'];
+    for (let i = 0; i < copy.length; i++) {
+      const v = this.tree.readLocal(base + '/' + copy[i]);
+      if (v !== undefined) leaves.push([copy[i], 'chr', typeof v === 'string' ? v : '']);
+    }
+    if (!this.text(dv + '/PkgType') && o.type) leaves.push(['PkgType', 'chr', o.type]);
+    this.writeTree(dv, leaves, DELIVERED_OPS);
+    this.setStatus(base, DL_DOWNLOAD_COMPLETE);
+    if (j.op === 'Download') {
+      this.report(j, RC.SUCCESS, dv, this.text(base + '/PkgID'), 'downloaded ' + o.bytesReceived + ' bytes');
+      return;
+    }
+    this.setStatus(base, DL_INSTALL_PROGRESSING);
+    this.startInstall(j, j.storageKey!);
+  }
+
+  private startInstall(j: Job, key: string): void {
+    const dv = this.nodeUri('Delivered', j.node);
+    const activate = j.op === 'Install' || j.op === 'DownloadInstall';
+    j.phase = 'installing';
+    j.storageKey = key;
+    const pkgId = this.text(dv + '/PkgID') || this.text(this.nodeUri('Download', j.node) + '/PkgID') || j.node;
+    j.identifier = pkgId;
+    this.journal.save(j);
+    if (this.tree.find(dv)) this.setStatus(dv, DV_INSTALL_PROGRESSING);
+    const req: InstallRequest = {
+      pkgId,
+      pkgType: this.text(dv + '/PkgType') || this.opts.defaultPkgType || 'application/x-tar',
+      storageKey: key,
+      size: this.ports.packages.size(key),
+      activate,
+    };
+    const env = this.text(dv + '/EnvType');
+    if (env) req.envType = env;
+    const ip = this.text(dv + '/InstallParams');
+    if (ip) req.installParams = ip;
+    const r: Running = { job: j, http: [], opId: this.ports.nextId() };
+    this.running.push(r);
+    this.ports.install(r.opId!, req);
+  }
+
+  private installed(j: Job, res: InstallResult): void {
+    if (res.resultCode !== RC.SUCCESS || !res.component) {
+      this.installFailed(j, res.resultCode === RC.SUCCESS ? RC.INSTALL_FAILED : res.resultCode, 'installer reported ' + res.resultCode);
+      return;
+    }
+    const c = res.component;
+    const name = segment(c.id);
+    const dp = this.nodeUri('Deployed', name);
+    const active = j.op === 'Install' || j.op === 'DownloadInstall';
+    const leaves: [string, string, string][] = [
+      ['ID', 'chr', c.id], ['PkgIDRef', 'chr', j.identifier || ''], ['Name', 'chr', c.name], ['Version', 'chr', c.version],
+      ['Status', 'int', String(DP_IDLE)], ['State', 'int', String(active ? DP_STATE_ACTIVE : DP_STATE_INACTIVE)],
+    ];
+    if (c.description) leaves.push(['Description', 'chr', c.description]);
+    j.componentId = c.id;
+    this.writeTree(dp, leaves, DEPLOYED_OPS);
+    const dv = this.nodeUri('Delivered', j.node);
+    if (this.tree.find(dv)) this.writeTree(dv, [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_INSTALLED)]], []);
+    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.nodeUri('Download', j.node), DL_IDLE);
+    // The DP's bytes are spent once installed: free the storage.
+    if (j.storageKey) this.ports.packages.remove(j.storageKey);
+    this.report(j, RC.SUCCESS, dp, c.id, 'installed ' + c.id + ' ' + c.version);
+  }
+
+  private installFailed(j: Job, code: number, reason: string): void {
+    const dv = this.nodeUri('Delivered', j.node);
+    if (this.tree.find(dv)) this.setStatus(dv, DV_INSTALL_FAILED_WITH_DATA);
+    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.nodeUri('Download', j.node), DL_INSTALL_FAILED_WITH_DATA);
+    this.report(j, code, this.tree.find(dv) ? dv : this.nodeUri('Download', j.node), j.identifier || j.node, reason);
+  }
+
+  private startComponentOp(j: Job): void {
+    j.phase = 'component-op';
+    this.journal.save(j);
+    const r: Running = { job: j, http: [], opId: this.ports.nextId() };
+    this.running.push(r);
+    if (j.op === 'RemoveDelivered') {
+      // Deleting a DP is the device's own business: no installer involved.
+      this.dropRunning(r);
+      this.componentOpDone(j, RC.SUCCESS);
+      return;
+    }
+    const dp = this.nodeUri('Deployed', j.node);
+    this.setStatus(dp, j.op === 'Activate' ? DP_ACTIVATE_PROGRESSING : j.op === 'Deactivate' ? DP_DEACTIVATE_PROGRESSING : DP_REMOVE_PROGRESSING);
+    this.ports.componentOp(r.opId!, j.op === 'Activate' ? 'activate' : j.op === 'Deactivate' ? 'deactivate' : 'remove', j.componentId || j.node);
+  }
+
+  private componentOpDone(j: Job, code: number): void {
+    const ok = code === RC.SUCCESS;
+    if (j.op === 'RemoveDelivered') {
+      const dv = this.nodeUri('Delivered', j.node);
+      this.ports.packages.remove(pkgKey(j.node));
+      this.deleteLocal(dv);
+      this.report(j, RC.SUCCESS, dv, this.text(dv + '/PkgID') || j.node, 'delivered package removed');
+      return;
+    }
+    const dp = this.nodeUri('Deployed', j.node);
+    if (j.op === 'Remove') {
+      if (ok) this.deleteLocal(dp);
+      else this.setStatus(dp, DP_REMOVE_FAILED);
+      this.report(j, ok ? RC.SUCCESS : code || RC.REMOVE_FAILED, dp, j.componentId || j.node, ok ? 'removed' : 'remove failed');
+      return;
+    }
+    const activate = j.op === 'Activate';
+    if (ok) this.writeTree(dp, [['Status', 'int', String(DP_IDLE)], ['State', 'int', String(activate ? DP_STATE_ACTIVE : DP_STATE_INACTIVE)]], []);
+    else this.setStatus(dp, activate ? DP_ACTIVATE_FAILED : DP_DEACTIVATE_FAILED);
+    this.report(j, ok ? RC.SUCCESS : code || (activate ? RC.ACTIVATE_FAILED : RC.DEACTIVATE_FAILED), dp, j.componentId || j.node, j.op + (ok ? ' done' : ' failed'));
+  }
+
+  private cancel(j: Job): void {
+    const r = this.runningOf(j.id);
+    if (r && r.dl) {
+      this.act(r, r.dl.handle({ type: 'cancel' }));
+      return;
+    }
+    if (!r && j.phase === 'queued') this.report(j, RC.CANCELLED_BY_SERVER, this.nodeUri('Download', j.node), j.node, 'cancelled before start');
+  }
+
+  /** Durably moves the job to 'reporting' with its outcome, and asks for a session to send it. */
+  private report(j: Job, code: number, target: string, identifier: string, reason: string): void {
+    j.phase = 'reporting';
+    j.resultCode = code;
+    j.target = target;
+    j.identifier = identifier;
+    j.reason = reason;
+    j.checkpoint = undefined;
+    this.journal.save(j);
+    this.ports.log(code === RC.SUCCESS ? 'info' : 'warn', 'job ' + j.id + ' ' + j.op + ' -> ' + code + ' (' + reason + ')');
+    this.ports.alertPending();
+  }
+
+  private finalAlert(j: Job): ClientAlert {
+    const item: Item = {
+      source: { locURI: j.source },
+      meta: { type: SCOMO_ALERT_TYPE, format: 'xml', mark: j.resultCode === RC.SUCCESS ? 'informational' : 'warning' },
+      data: '<ResultCode>' + j.resultCode + '</ResultCode><Identifier>' + esc(j.identifier || '') + '</Identifier>',
+    };
+    if (j.target) item.target = { locURI: j.target };
+    const a: ClientAlert = { code: 1226, items: [item], tag: j.id };
+    if (j.correlator !== undefined) a.correlator = j.correlator;
+    return a;
+  }
+
+  // ---- tree helpers (local writes bypass ACLs and our own veto) ----
+
+  private nodeUri(kind: 'Download' | 'Delivered' | 'Deployed', node: string): string {
+    return this.root + (kind === 'Download' ? '/Download/' : '/Inventory/' + kind + '/') + node;
+  }
+
+  private text(uri: string): string {
+    const v = this.tree.readLocal(uri);
+    return typeof v === 'string' ? v : '';
+  }
+
+  private setStatus(base: string, code: number): void {
+    if (this.tree.find(base)) this.writeTree(base, [['Status', 'int', String(code)]], []);
+  }
+
+  /** Creates `base` if needed and writes leaves and Operations children in one tree transaction. */
+  private writeTree(base: string, leaves: [string, string, string][], ops: string[]): void {
+    const t = this.tree;
+    this.local = true;
+    try {
+      t.begin();
+      if (!t.find(base)) t.add(LOCAL_ID, base, { format: 'node' }, undefined);
+      for (let i = 0; i < leaves.length; i++) {
+        const uri = base + '/' + leaves[i][0];
+        const meta = { format: leaves[i][1] };
+        if (t.find(uri)) t.replace(LOCAL_ID, uri, meta, leaves[i][2]);
+        else t.add(LOCAL_ID, uri, meta, leaves[i][2]);
+      }
+      for (let i = 0; i < ops.length; i++) {
+        const uri = base + '/Operations/' + ops[i];
+        if (!t.find(uri)) t.add(LOCAL_ID, uri, { format: 'null', type: 'text/plain' }, undefined);
+      }
+      if (!t.commit()) this.ports.log('error', 'could not persist ' + base);
+    } finally {
+      this.local = false;
+    }
+  }
+
+  private deleteLocal(uri: string): void {
+    this.local = true;
+    try { if (this.tree.find(uri)) this.tree.delete(LOCAL_ID, uri); } finally { this.local = false; }
+  }
+
+  private jobOnNode(kind: 'Download' | 'Delivered' | 'Deployed', node: string): Job | undefined {
+    const prefix = this.nodeUri(kind, node) + '/';
+    for (let i = 0; i < this.journal.jobs.length; i++) {
+      const j = this.journal.jobs[i];
+      if (j.source.substring(0, prefix.length) === prefix) return j;
+    }
+    return undefined;
+  }
+
+  private runningOf(id: string): Running | undefined {
+    for (let i = 0; i < this.running.length; i++) if (this.running[i].job.id === id) return this.running[i];
+    return undefined;
+  }
+  private byHost(id: number): Running | undefined {
+    for (let i = 0; i < this.running.length; i++) {
+      const h = this.running[i].http;
+      for (let k = 0; k < h.length; k++) if (h[k].host === id) return this.running[i];
+    }
+    return undefined;
+  }
+  private byTimer(id: number): Running | undefined {
+    for (let i = 0; i < this.running.length; i++) if (this.running[i].timer === id) return this.running[i];
+    return undefined;
+  }
+  private byOp(id: number): Running | undefined {
+    for (let i = 0; i < this.running.length; i++) if (this.running[i].opId === id) return this.running[i];
+    return undefined;
+  }
+  private dropRunning(r: Running): void {
+    if (r.timer !== undefined) this.ports.clearTimer(r.timer);
+    for (let i = 0; i < r.http.length; i++) this.ports.httpCancel(r.http[i].host);
+    r.http = [];
+    const k = this.running.indexOf(r);
+    if (k >= 0) this.running.splice(k, 1);
+  }
+}
+
+function pkgKey(node: string): string {
+  return 'dp-' + node;
+}
+
+/** A component id as a DM node name: no '/', '?', or characters outside printable ASCII. */
+function segment(id: string): string {
+  const s = id.replace(/[^A-Za-z0-9._~-]/g, '_');
+  return s || '_';
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

@@ -1,0 +1,80 @@
+// `scomo device`: the desktop emulated device (targets/node) as a command.
+import { parseArgs, optInt, optString, UsageError } from './args.js';
+import { startDevice } from '../../../targets/node/device.js';
+
+const HELP = `usage: scomo device --server <url> --id <deviceId> --client-user U --client-secret S
+                    --server-id ID --server-secret S2 [--auth basic|md5|hmac] [--encoding xml|wbxml]
+                    [--data DIR] [--notify-port N] [--poll-interval S] [--ca F] [--once] [--quiet]
+Runs the emulated device: file-backed flash in DIR, a client-initiated session at boot,
+package 0 on its UDP notification port, SCOMO jobs with the directory and A/B firmware installers.
+--once: run until the first session (and the jobs it starts) are done; exit 0 if it succeeded,
+        1 with a one-line reason if it did not.`;
+
+export async function run(args: string[]): Promise<number> {
+  let p;
+  try {
+    p = parseArgs(args, {
+      server: 'value', id: 'value', 'client-user': 'value', 'client-secret': 'value', 'server-id': 'value',
+      'server-secret': 'value', auth: 'value', encoding: 'value', data: 'value', 'notify-port': 'value',
+      'poll-interval': 'value', ca: 'value', once: 'flag', quiet: 'flag', help: 'flag',
+    }, { h: 'help' });
+    if (p.opts.help) { process.stdout.write(HELP + '\n'); return 0; }
+    for (const k of ['server', 'id', 'client-user', 'client-secret', 'server-id', 'server-secret']) {
+      if (!optString(p, k)) throw new UsageError(`missing --${k}`);
+    }
+    const auth = optString(p, 'auth') ?? 'md5';
+    if (!['basic', 'md5', 'hmac'].includes(auth)) throw new UsageError(`--auth must be basic, md5 or hmac`);
+    const enc = optString(p, 'encoding') ?? 'xml';
+    if (!['xml', 'wbxml'].includes(enc)) throw new UsageError(`--encoding must be xml or wbxml`);
+    try { new URL(optString(p, 'server')!); } catch { throw new UsageError(`--server is not a URL: ${optString(p, 'server')}`); }
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`scomo device: ${e.message}\n${HELP}\n`); return 1; }
+    throw e;
+  }
+  const quiet = !!p.opts.quiet;
+  const once = !!p.opts.once;
+  const np = optString(p, 'notify-port');
+  const dev = await startDevice({
+    server: optString(p, 'server')!,
+    id: optString(p, 'id')!,
+    clientUser: optString(p, 'client-user')!,
+    clientSecret: optString(p, 'client-secret')!,
+    serverId: optString(p, 'server-id')!,
+    serverSecret: optString(p, 'server-secret')!,
+    auth: (optString(p, 'auth') ?? 'md5') as 'basic' | 'md5' | 'hmac',
+    encoding: (optString(p, 'encoding') ?? 'xml') as 'xml' | 'wbxml',
+    dataDir: optString(p, 'data') ?? '.scomo-device',
+    ...(np !== undefined ? { notifyPort: optInt(p, 'notify-port', 0) } : {}),
+    ...(optString(p, 'poll-interval') ? { pollIntervalS: optInt(p, 'poll-interval', 0) } : {}),
+    ...(optString(p, 'ca') ? { caFile: optString(p, 'ca')! } : {}),
+    log: (level, msg) => {
+      if (quiet && level === 'debug') return;
+      if (level === 'debug') return;
+      process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} ${msg}\n`);
+    },
+  });
+  if (dev.notifyPort) process.stdout.write(`listening for package 0 on udp 127.0.0.1:${dev.notifyPort}\n`);
+  if (once) {
+    try {
+      await dev.waitIdle(120_000);
+    } catch (e) {
+      await dev.close();
+      process.stderr.write(`scomo device: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const st = dev.agent.status();
+    await dev.close();
+    if (!st.lastSessionOk) {
+      process.stderr.write(`scomo device: session failed: ${st.lastError ?? 'unknown reason'}\n`);
+      return 1;
+    }
+    return 0;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => { resolve(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await dev.close();
+  return 0;
+}
