@@ -7,6 +7,7 @@ import type { Agent, AgentConfig } from '../../src/agent/api.js';
 import type { LogLevel } from '../../src/agent/host.js';
 import type { Flash } from '../../src/store/api.js';
 import { NodeHost } from './host.js';
+import { createQuickJSAgent, type QuickJSAgent } from '../quickjs/glue.js';
 import type { NodeInstaller } from './installers.js';
 
 export interface DeviceOptions {
@@ -27,12 +28,18 @@ export interface DeviceOptions {
   flash?: Flash;
   installers?: NodeInstaller[];
   log?: (level: LogLevel, message: string) => void;
+  /** Where the agent runs: Node itself (default), or inside QuickJS (wasm) with this host injected. */
+  runtime?: 'node' | 'quickjs';
+  /** QuickJS heap budget, bytes (default 1 MiB). */
+  quickjsBudget?: number;
 }
 
 export interface RunningDevice {
   agent: Agent;
   host: NodeHost;
   notifyPort?: number;
+  /** Peak QuickJS heap (memory_used_size) when runtime is 'quickjs'. */
+  peakHeap?(): number;
   /** Resolves when the agent is idle (no session, job or pending alert), or rejects after `timeoutMs`. */
   waitIdle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -73,13 +80,19 @@ export async function startDevice(o: DeviceOptions): Promise<RunningDevice> {
     ...(notifyPort ? { notifyPort } : {}),
     ...(o.pollIntervalS ? { pollIntervalMs: o.pollIntervalS * 1000 } : {}),
   };
-  const agent = createAgent(host, cfg);
+  let qjs: QuickJSAgent | undefined;
+  let agent: Agent;
+  if (o.runtime === 'quickjs') {
+    qjs = await createQuickJSAgent(host, cfg, { memoryBudget: o.quickjsBudget ?? 1 << 20 });
+    agent = qjs;
+  } else agent = createAgent(host, cfg);
   host.agent = agent;
   agent.boot();
   return {
     agent,
     host,
     notifyPort,
+    ...(qjs ? { peakHeap: () => qjs!.peakHeap() } : {}),
     waitIdle(timeoutMs = 60_000) {
       const t0 = Date.now();
       return new Promise<void>((resolve, reject) => {
@@ -93,6 +106,7 @@ export async function startDevice(o: DeviceOptions): Promise<RunningDevice> {
     },
     async close() {
       host.close();
+      qjs?.dispose();
       if (sock) await new Promise<void>((r) => sock!.close(() => r()));
     },
   };
