@@ -63,6 +63,7 @@ export class NodeHost implements Host {
   }
 
   httpRequest(id: number, req: HttpRequest): void {
+    if (this.closed) return;
     let url: URL;
     try { url = new URL(req.url); } catch {
       setImmediate(() => this.deliver((a) => a.onHttpError(id, 'bad URL ' + req.url)));
@@ -101,6 +102,7 @@ export class NodeHost implements Host {
   }
 
   setTimer(id: number, ms: number): void {
+    if (this.closed) return;
     this.clearTimer(id);
     this.timers.set(id, setTimeout(() => {
       this.timers.delete(id);
@@ -114,6 +116,7 @@ export class NodeHost implements Host {
   }
 
   install(id: number, req: InstallRequest): void {
+    if (this.closed) return;
     const inst = this.installers.find((i) => i.handles(req.pkgType));
     const done = (r: InstallResult): void => { setImmediate(() => this.deliver((a) => a.onInstallDone(id, r))); };
     if (!inst) { this.log('warn', `no installer for PkgType ${req.pkgType}`); done({ resultCode: UNSUPPORTED_ENV }); return; }
@@ -125,9 +128,11 @@ export class NodeHost implements Host {
   }
 
   componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void {
+    if (this.closed) return;
     const inst = this.installers.find((i) => i.owns(componentId));
     const done = (code: number): void => { setImmediate(() => this.deliver((a) => a.onComponentOpDone(id, code))); };
-    if (!inst) { done(op === 'remove' ? 1408 : op === 'activate' ? 1409 : 1410); return; }
+    // No installer owns it: a Remove re-issued after a power cut finds it already gone (success).
+    if (!inst) { done(op === 'remove' ? 1200 : op === 'activate' ? 1409 : 1410); return; }
     inst.componentOp(op, componentId).then(done, () => done(1412));
   }
 
@@ -137,6 +142,22 @@ export class NodeHost implements Host {
       if (r) return r;
     }
     return undefined;
+  }
+
+  /**
+   * Power failure: from now on nothing the agent asks for happens and no event reaches it
+   * (tests cut the flash and call this from the flash wrapper).
+   */
+  powerFail(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const r of this.requests.values()) r.destroy();
+    this.requests.clear();
+  }
+
+  get dead(): boolean {
+    return this.closed;
   }
 
   pendingWork(): number {

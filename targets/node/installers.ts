@@ -143,7 +143,8 @@ export class DirectoryInstaller implements NodeInstaller {
   }
 
   async componentOp(op: 'activate' | 'deactivate' | 'remove', id: string): Promise<number> {
-    if (!this.owns(id)) return op === 'remove' ? RC_REMOVE_FAILED : op === 'activate' ? RC_ACTIVATE_FAILED : RC_DEACTIVATE_FAILED;
+    // Remove is idempotent: after a power cut the agent re-issues it, and "already gone" is success.
+    if (!this.owns(id)) return op === 'remove' ? RC_OK : op === 'activate' ? RC_ACTIVATE_FAILED : RC_DEACTIVATE_FAILED;
     const l = this.ledger();
     if (op === 'remove') {
       rmSync(join(this.dir, id), { recursive: true, force: true });
