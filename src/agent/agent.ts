@@ -109,6 +109,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
       encoding: config.encoding,
     };
     if (config.maxMsgSize) cfg.maxMsgSize = config.maxMsgSize;
+    if (config.notifyPort) cfg.devInfo = { 'Ext/NotifyPort': String(config.notifyPort) };
     return cfg;
   }
 

@@ -172,6 +172,12 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       if (v === undefined && leaf === 'DevId') v = config.deviceId;
       if (v !== undefined) items.push({ source: { locURI: './DevInfo/' + leaf }, data: v });
     }
+    // Leaves beyond the standard ones (e.g. Ext/NotifyPort, where package 0 reaches this device).
+    if (config.devInfo) {
+      for (const k in config.devInfo) {
+        if (DEVINFO_LEAVES.indexOf(k) < 0) items.push({ source: { locURI: './DevInfo/' + k }, data: config.devInfo[k] });
+      }
+    }
     return prepareForEncoding({ kind: 'Replace', cmdID: '', items } as Replace);
   }
 
