@@ -196,3 +196,55 @@ for (const op of OPS) {
     t.true(hit >= tried / 2, 'most cut points land inside the operation');
   });
 }
+
+test.serial('a device killed in the middle of a download resumes it with Range after reboot', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scomo-resume-'));
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir: join(dir, 'server') });
+  const ranges: string[] = [];
+  let stall = true;
+  let served = 0;
+  // The first GET of the package sends 700 KB of its body and then stalls, as a dying link would.
+  const repo = await createRepoServer({
+    dataDir: join(dir, 'repo'), token: 't',
+    intercept: async (req, res) => {
+      if (req.method !== 'GET' || !/^\/dl\/pkg-[0-9a-f]+$/.test(req.url ?? '')) return false;
+      ranges.push(String(req.headers.range ?? ''));
+      if (!stall) return false;
+      stall = false;
+      const id = req.url!.slice(4);
+      const file = repo.store.filePath(id);
+      const { createReadStream, statSync } = await import('node:fs');
+      res.writeHead(200, { 'Content-Length': String(statSync(file).size), 'Content-Type': 'application/x-tar', ETag: `"${(await repo.store.get(id))!.sha256}"` });
+      createReadStream(file, { start: 0, end: 700 * 1024 - 1 }).on('data', (c) => { served += c.length; res.write(c); });
+      return true;
+    },
+  });
+  const alerts: ReceivedAlert[] = [];
+  server.dm.on('alert', (a) => { alerts.push(a); });
+  t.teardown(async () => { await repo.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const id = 'resume-1';
+  await server.addAccount({ deviceId: id, clientUser: id, clientSecret: 'c', serverId: 'srv', serverSecret: 's', authType: 'basic', serverAuthType: 'basic' });
+  const w: World = { server, repo, dir, alerts, n: 0 };
+  const mem = new MemFlash(FLASH, BLOCK);
+  let dev = await boot(w, id, mem);
+  await dev.waitIdle(20_000);
+  const bytes = makeAppPackage({ id: 'big', name: 'big', version: '1', payloadBytes: 1_500_000 });
+  const up = await upload(w, bytes, 'big');
+  await queue(w, dev, id, downloadJob('b', up.pkgId, up.url, 'DownloadInstall', 'resume-job'));
+  // Wait until the first 700 KB are in and the device has journaled a checkpoint past 512 KiB.
+  t.true(await until(() => served >= 700 * 1024 && (dev.agent.status().jobs[0]?.progress?.done ?? 0) >= 700 * 1024, 20_000), 'first part received');
+  dev.host.powerFail();
+  await dev.close();
+  dev = await boot(w, id, new MemFlash(FLASH, BLOCK, mem.snapshot()));
+  t.teardown(() => dev.close());
+  t.true(await until(() => alerts.some((a) => a.correlator === 'resume-job'), 30_000), 'final alert after reboot');
+  const a = parseAlert(alerts.find((x) => x.correlator === 'resume-job')!);
+  t.is(a.resultCode, 1200);
+  t.is(ranges[0], '', 'the first request asks for the whole package');
+  const resumed = ranges.slice(1).find((r) => /^bytes=[1-9][0-9]*-$/.test(r));
+  t.truthy(resumed, `the rebooted device resumed with a Range request (saw ${JSON.stringify(ranges)})`);
+  const from = Number(/bytes=(\d+)-/.exec(resumed!)![1]);
+  t.true(from >= 512 * 1024 && from <= 700 * 1024, `resumed from the journaled checkpoint (${from})`);
+  const { readFileSync } = await import('node:fs');
+  t.is(readFileSync(join(dir, id, 'components', 'big', 'payload.bin')).length, 1_500_000);
+});
