@@ -212,7 +212,7 @@ test.serial('a device killed in the middle of a download resumes it with Range a
       if (!stall) return false;
       stall = false;
       const id = req.url!.slice(4);
-      const file = repo.store.filePath(id);
+      const file = repo.store.filePath(id)!;
       const { createReadStream, statSync } = await import('node:fs');
       res.writeHead(200, { 'Content-Length': String(statSync(file).size), 'Content-Type': 'application/x-tar', ETag: `"${(await repo.store.get(id))!.sha256}"` });
       createReadStream(file, { start: 0, end: 700 * 1024 - 1 }).on('data', (c) => { served += c.length; res.write(c); });

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 
 function tsc(project: string): string {
   try {
-    execFileSync('npx', ['tsc', '-p', project], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], { encoding: 'utf8', stdio: 'pipe' });
     return '';
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };

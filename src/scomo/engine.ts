@@ -435,6 +435,8 @@ export class ScomoEngine {
       } else if (a.type === 'checkpoint') {
         r.job.checkpoint = a.checkpoint;
         this.journal.save(r.job);
+        const p = r.dl!.progress();
+        this.ports.log('info', 'job ' + r.job.id + ': downloaded ' + p.received + (p.total ? ' of ' + p.total : '') + ' bytes');
       } else if (a.type === 'done') {
         this.dropRunning(r);
         this.downloaded(r.job, a.outcome);

@@ -1,0 +1,192 @@
+// The SCOMO REST API (issue 6 §7; docs/api.md). JSON over HTTP on the server's port; every
+// request needs `Authorization: Bearer <token>`. Errors are `{ "error": "..." }` with a 4xx/5xx
+// status and never carry a stack trace. /api/packages is the repository's own handler.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Route } from '../http.js';
+import { readBody, BodyTooLarge } from '../http.js';
+import { requireBearer, sendJson } from '../repo/api-packages.js';
+import type { ScomoJobs, JobInput } from '../scomo/engine.js';
+import { inventoryView, jobView } from '../scomo/types.js';
+import type { Storage } from '../storage/types.js';
+
+export interface ApiOptions {
+  token: string;
+  jobs: ScomoJobs;
+  storage: Storage;
+  /** Longest `?refresh=1` wait for an inventory (ms). Default 30 s. */
+  maxRefreshWaitMs?: number;
+  log?: (line: string) => void;
+}
+
+const MAX_JSON = 64 * 1024;
+const MAX_DEVICES_PER_REQUEST = 1000;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let body: Uint8Array;
+  try {
+    body = await readBody(req, MAX_JSON);
+  } catch (e) {
+    if (e instanceof BodyTooLarge) throw new HttpError(413, `JSON body larger than ${MAX_JSON} bytes`);
+    throw new HttpError(400, 'could not read the request body');
+  }
+  if (body.length === 0) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+function decodeSeg(s: string): string {
+  try { return decodeURIComponent(s); } catch { throw new HttpError(400, 'bad percent-encoding in the path'); }
+}
+
+function methodNotAllowed(allow: string): never {
+  throw new HttpError(405, `method not allowed (use ${allow})`);
+}
+
+export function createApiRoutes(o: ApiOptions): Route {
+  const maxWait = o.maxRefreshWaitMs ?? 30_000;
+  const log = o.log ?? (() => {});
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const segs = url.pathname.replace(/\/+$/, '').split('/').slice(2); // after "/api"
+    const m = req.method ?? 'GET';
+    // /api/jobs, /api/jobs/{id}
+    if (segs[0] === 'jobs') {
+      if (segs.length === 1) {
+        if (m === 'GET') {
+          const dev = url.searchParams.get('deviceId') ?? undefined;
+          sendJson(res, 200, { jobs: o.jobs.listJobs(dev, limitOf(url)).map(jobView) });
+          return;
+        }
+        if (m !== 'POST') methodNotAllowed('GET, POST');
+        const body = await readJson(req);
+        const ids = body.deviceIds;
+        if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_DEVICES_PER_REQUEST || !ids.every((x) => typeof x === 'string')) {
+          throw new HttpError(400, `"deviceIds" must be a list of 1..${MAX_DEVICES_PER_REQUEST} device ids`);
+        }
+        const input = body as JobInput;
+        const errors: { deviceId: string; error: string }[] = [];
+        for (const d of new Set(ids as string[])) {
+          const v = await o.jobs.validate(d, input);
+          if (!v.ok) errors.push({ deviceId: d, error: v.error });
+        }
+        if (errors.length) { sendJson(res, 400, { error: errors.map((e) => `${e.deviceId}: ${e.error}`).join('; '), errors }); return; }
+        const jobIds: string[] = [];
+        for (const d of new Set(ids as string[])) {
+          const r = await o.jobs.createJob(d, input);
+          if (!r.ok) throw new HttpError(400, `${d}: ${r.error}`);
+          jobIds.push(r.job.jobId);
+        }
+        sendJson(res, 201, { jobIds });
+        return;
+      }
+      if (segs.length === 3 && segs[2] === 'cancel') {
+        if (m !== 'POST') methodNotAllowed('POST');
+        req.resume();
+        const r = await o.jobs.cancel(decodeSeg(segs[1]));
+        if (!r.ok) throw new HttpError(r.status, r.error);
+        sendJson(res, 202, { jobId: r.job.jobId, cancelling: true });
+        return;
+      }
+      if (segs.length === 2) {
+        if (m !== 'GET') methodNotAllowed('GET');
+        const j = o.jobs.getJob(decodeSeg(segs[1]));
+        if (!j) throw new HttpError(404, `no job ${decodeSeg(segs[1])}`);
+        const progress = j.state === 'accepted' ? o.jobs.progress(j.jobId) : undefined;
+        sendJson(res, 200, { ...jobView(j), ...(progress ? { progress } : {}) });
+        return;
+      }
+    }
+    if (segs[0] === 'devices') {
+      if (segs.length === 1) {
+        if (m !== 'GET') methodNotAllowed('GET');
+        const accs = await o.storage.listAccounts();
+        sendJson(res, 200, {
+          devices: accs.map((a) => ({
+            deviceId: a.deviceId, ...(a.notifyHost ? { notifyHost: a.notifyHost } : {}), ...(a.notifyPort ? { notifyPort: a.notifyPort } : {}),
+            ...(o.jobs.store.getRoot(a.deviceId) ? { scomoRoot: o.jobs.store.getRoot(a.deviceId) } : {}),
+            updatedAt: new Date(a.updatedAt).toISOString(),
+          })),
+        });
+        return;
+      }
+      const deviceId = decodeSeg(segs[1]);
+      const known = async (): Promise<void> => {
+        if (!(await o.storage.getAccount(deviceId))) throw new HttpError(404, `unknown device ${deviceId}`);
+      };
+      if (segs.length === 3 && segs[2] === 'jobs') {
+        if (m === 'GET') {
+          await known();
+          sendJson(res, 200, { jobs: o.jobs.listJobs(deviceId, limitOf(url)).map(jobView) });
+          return;
+        }
+        if (m !== 'POST') methodNotAllowed('GET, POST');
+        const body = await readJson(req);
+        const r = await o.jobs.createJob(deviceId, body as JobInput);
+        if (!r.ok) throw new HttpError(400, r.error);
+        sendJson(res, 201, { jobId: r.job.jobId });
+        return;
+      }
+      if (segs.length === 3 && segs[2] === 'inventory') {
+        if (m !== 'GET') methodNotAllowed('GET');
+        await known();
+        const refresh = /^(1|true|yes)$/i.test(url.searchParams.get('refresh') ?? '');
+        const t = url.searchParams.get('timeout');
+        let waitMs = maxWait;
+        if (t !== null) {
+          if (!/^[0-9]+(\.[0-9]+)?$/.test(t)) throw new HttpError(400, '"timeout" must be a number of seconds');
+          waitMs = Math.min(maxWait, Number(t) * 1000);
+        }
+        const r = await o.jobs.inventory(deviceId, refresh, waitMs);
+        sendJson(res, 200, { deviceId, ...inventoryView(r.inventory, r.stale) });
+        return;
+      }
+      if (segs.length === 3 && segs[2] === 'notify') {
+        if (m !== 'POST') methodNotAllowed('POST');
+        await known();
+        req.resume();
+        const r = await o.jobs.kick(deviceId);
+        if (!r.sent) { sendJson(res, 409, { deviceId, sent: false, error: r.error ?? 'notification failed' }); return; }
+        const n = r.result as { host?: string; port?: number; sessionIdHex?: string } | undefined;
+        sendJson(res, 200, { deviceId, sent: true, host: n?.host, port: n?.port, sessionId: n?.sessionIdHex });
+        return;
+      }
+    }
+    throw new HttpError(404, `no API endpoint ${m} ${url.pathname}`);
+  };
+
+  return async (req, res, url) => {
+    const p = url.pathname;
+    if (p !== '/api' && !p.startsWith('/api/')) return false;
+    if (p === '/api/packages' || p.startsWith('/api/packages/')) return false; // the repository's handler
+    if (!requireBearer(req, res, o.token)) { req.resume(); return true; }
+    try {
+      await handle(req, res, url);
+    } catch (e) {
+      req.resume();
+      if (e instanceof HttpError) sendJson(res, e.status, { error: e.message });
+      else {
+        log('api error: ' + (e instanceof Error ? e.stack ?? e.message : String(e)));
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
+        else res.end();
+      }
+    }
+    return true;
+  };
+}
+
+function limitOf(url: URL): number {
+  const l = url.searchParams.get('limit');
+  if (l === null) return 100;
+  if (!/^[0-9]{1,4}$/.test(l) || Number(l) < 1) throw new HttpError(400, '"limit" must be 1..9999');
+  return Number(l);
+}

@@ -1,0 +1,70 @@
+// `scomo server`: runs the SCOMO server (DM server, package repository, jobs, REST API) until SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
+import { parseArgs, optInt, optString, UsageError } from './args.js';
+import { startScomoServer } from '../scomo-server.js';
+
+const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm] [--data DIR] [--tls-cert F --tls-key F]\n' +
+  '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--quiet]\n' +
+  '  --api-token T     bearer token of the REST API (default: $SCOMO_API_TOKEN, else a random one, printed)\n' +
+  '  --public-url URL  base URL devices use to download packages (default: the server\'s own URL)\n';
+
+export async function run(args: string[]): Promise<number> {
+  let p;
+  try {
+    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
+    if (p.opts.help) { process.stdout.write(USAGE); return 0; }
+    if (p.positional.length) throw new UsageError('unexpected argument ' + p.positional[0]);
+    const port = optInt(p, 'port', 8080);
+    if (port > 65535) throw new UsageError('--port must be 0..65535');
+    const certFile = optString(p, 'tls-cert');
+    const keyFile = optString(p, 'tls-key');
+    if (!!certFile !== !!keyFile) throw new UsageError('--tls-cert and --tls-key go together');
+    const dmPath = optString(p, 'dm-path') ?? '/dm';
+    if (!dmPath.startsWith('/')) throw new UsageError('--dm-path must start with /');
+    let tls: { cert: Buffer; key: Buffer } | undefined;
+    if (certFile && keyFile) {
+      try {
+        tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+      } catch (e) {
+        process.stderr.write(`scomo server: cannot read TLS files: ${(e as Error).message}\n`);
+        return 1;
+      }
+    }
+    const maxMsgSize = optInt(p, 'max-msg-size', 4 * 1024 * 1024);
+    if (maxMsgSize < 1024 || maxMsgSize > 16 * 1024 * 1024) throw new UsageError('--max-msg-size must be 1024..16777216');
+    const dataDir = optString(p, 'data') ?? '.scomo-data';
+    const quiet = !!p.opts.quiet;
+    const log = (line: string): void => { if (!quiet) process.stdout.write(`${new Date().toISOString()} ${line}\n`); };
+    let srv;
+    try {
+      const apiToken = optString(p, 'api-token');
+      const publicUrl = optString(p, 'public-url');
+      if (publicUrl) { try { new URL(publicUrl); } catch { throw new UsageError('--public-url is not a URL: ' + publicUrl); } }
+      srv = await startScomoServer({
+        port, host: optString(p, 'host') ?? '0.0.0.0', dmPath, dataDir, log, maxMsgSize, ...(tls ? { tls } : {}),
+        ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}),
+      });
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      process.stderr.write(`scomo server: cannot start: ${(e as Error).message}\n`);
+      return 1;
+    }
+    srv.dm.on('alert', (a) => log(`[${a.deviceId}] alert ${a.code}${a.correlator ? ' correlator ' + a.correlator : ''}`));
+    srv.dm.on('session-start', (s) => log(`[${s.deviceId}] session started`));
+    process.stdout.write(`scomo server listening on ${srv.dmUrl} (data: ${dataDir}; REST API and downloads on ${srv.url})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void srv.close().then(resolve, resolve);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    process.stdout.write('scomo server stopped\n');
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`scomo server: ${e.message}\n${USAGE}`); return 2; }
+    throw e;
+  }
+}

@@ -1,0 +1,96 @@
+// The SCOMO server: the DM server (app.ts) plus the package repository (/dl/, /api/packages),
+// the SCOMO job engine and the REST API (/api/...). `scomo server` runs this.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startServer, RunningServer, ServerOptions } from './app.js';
+import type { Route } from './http.js';
+import { PackageStore } from './repo/package-store.js';
+import { createDownloadHandler, DownloadStats, DOWNLOAD_PREFIX } from './repo/download-handler.js';
+import { createApiPackagesHandler } from './repo/api-packages.js';
+import { JobStore } from './scomo/job-store.js';
+import { ScomoJobs } from './scomo/engine.js';
+import { createApiRoutes } from './api/routes.js';
+
+export interface ScomoServerOptions extends Omit<ServerOptions, 'routes'> {
+  /** Bearer token of the REST API. Default: SCOMO_API_TOKEN, else a random one (see `apiToken` in the result). */
+  apiToken?: string;
+  /** Base URL devices use to download packages, e.g. http://192.0.2.1:8080. Default: the server's own URL. */
+  publicUrl?: string;
+  /** Largest package upload in bytes (default 1 GiB). */
+  maxUploadBytes?: number;
+  /** Longest `?refresh=1` inventory wait (ms). */
+  maxRefreshWaitMs?: number;
+  /** Extra routes, tried after the SCOMO ones. */
+  routes?: Route[];
+}
+
+export interface RunningScomoServer extends RunningServer {
+  apiToken: string;
+  /** Base of package download URLs handed to devices. */
+  publicUrl: string;
+  packages: PackageStore;
+  jobs: ScomoJobs;
+  downloads: DownloadStats;
+}
+
+export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<RunningScomoServer> {
+  const dataDir = opts.dataDir ?? '.scomo-data';
+  const log = opts.log ?? (() => {});
+  const given = opts.apiToken ?? process.env.SCOMO_API_TOKEN;
+  const apiToken = given || randomBytes(16).toString('hex');
+  if (!given) log(`no --api-token / SCOMO_API_TOKEN given; generated API token: ${apiToken}`);
+  const store = new JobStore(dataDir);
+  const packages = new PackageStore({ dataDir, meta: store, ...(opts.maxUploadBytes ? { maxUploadBytes: opts.maxUploadBytes } : {}) });
+  const publicBase = opts.publicUrl?.replace(/\/+$/, '');
+  const dl = createDownloadHandler({ store: packages, ...(publicBase ? { publicBase } : {}) });
+  const pkgApi = createApiPackagesHandler({ token: apiToken, store: packages, ...(publicBase ? { publicBase } : {}) });
+  let jobs: ScomoJobs | undefined;
+  let api: Route | undefined;
+  const notReady = (res: ServerResponse): void => {
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ error: 'server is starting' }));
+  };
+  const routes: Route[] = [
+    async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+      const m = /^\/dl\/(pkg-[0-9a-f]{16})$/.exec(url.pathname);
+      if (m && req.method === 'GET' && jobs) {
+        const meta = await packages.get(m[1]);
+        const range = req.headers.range;
+        if (meta) jobs.trackDownload(m[1], res, typeof range === 'string' ? range : undefined, meta.size);
+      }
+      return dl(req, res);
+    },
+    (req: IncomingMessage, res: ServerResponse) => pkgApi(req, res),
+    async (req, res, url) => {
+      if (api) return api(req, res, url);
+      if (url.pathname.startsWith('/api/')) { req.resume(); notReady(res); return true; }
+      return false;
+    },
+    ...(opts.routes ?? []),
+  ];
+  let srv: RunningServer;
+  try {
+    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, ...base } = opts;
+    srv = await startServer({ ...base, dataDir, routes });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  const publicUrl = publicBase ?? srv.url;
+  jobs = new ScomoJobs({
+    dm: srv.dm, storage: srv.storage, jobs: store, packages, log,
+    notify: (deviceId) => srv.notify(deviceId),
+    packageUrl: (pkgId) => publicUrl + DOWNLOAD_PREFIX + pkgId,
+  });
+  await jobs.start();
+  api = createApiRoutes({ token: apiToken, jobs, storage: srv.storage, log, ...(opts.maxRefreshWaitMs ? { maxRefreshWaitMs: opts.maxRefreshWaitMs } : {}) });
+  const j = jobs;
+  return {
+    ...srv,
+    apiToken, publicUrl, packages, jobs: j, downloads: dl.stats,
+    async close(): Promise<void> {
+      j.close();
+      await srv.close();
+    },
+  };
+}

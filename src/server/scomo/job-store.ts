@@ -1,0 +1,135 @@
+// Durable state of the SCOMO server: jobs, each device's SCOMO root and inventory snapshot, and
+// the id of the last DM alert consumed. Its own SQLite file in the server's data directory
+// (`scomo-jobs.db`), so the DM storage schema stays the DM server's; WAL + synchronous writes
+// make every state change durable before the API reports it, so a restart resumes mid-job.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Inventory, Job } from './types.js';
+import type { PackageMeta, PackageMetaStore } from '../repo/meta-store.js';
+
+export const JOBS_DB_FILE = 'scomo-jobs.db';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS scomo_jobs (
+    job_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    correlator TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS scomo_jobs_dev ON scomo_jobs(device_id, created_at);
+  CREATE INDEX IF NOT EXISTS scomo_jobs_state ON scomo_jobs(state);
+  CREATE INDEX IF NOT EXISTS scomo_jobs_corr ON scomo_jobs(device_id, correlator);
+  CREATE TABLE IF NOT EXISTS scomo_devices (
+    device_id TEXT PRIMARY KEY,
+    root TEXT,
+    inventory TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS scomo_packages (
+    pkg_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    created TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS scomo_kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+`;
+
+/** Also the repository's package metadata store (PackageMetaStore), in the same file. */
+export class JobStore implements PackageMetaStore {
+  private db: Database.Database;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(join(dataDir, JOBS_DB_FILE));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  putJob(j: Job): void {
+    this.db.prepare(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at`)
+      .run(j.jobId, j.deviceId, j.state, j.correlator, JSON.stringify(j), j.createdAt, j.updatedAt);
+  }
+
+  getJob(jobId: string): Job | undefined {
+    const r = this.db.prepare('SELECT data FROM scomo_jobs WHERE job_id = ?').get(jobId) as { data: string } | undefined;
+    return r ? (JSON.parse(r.data) as Job) : undefined;
+  }
+
+  findByCorrelator(deviceId: string, correlator: string): Job | undefined {
+    const r = this.db.prepare('SELECT data FROM scomo_jobs WHERE device_id = ? AND correlator = ?').get(deviceId, correlator) as { data: string } | undefined;
+    return r ? (JSON.parse(r.data) as Job) : undefined;
+  }
+
+  /** Jobs not yet succeeded/failed, oldest first. */
+  activeJobs(): Job[] {
+    const rows = this.db.prepare(`SELECT data FROM scomo_jobs WHERE state NOT IN ('succeeded', 'failed') ORDER BY created_at, job_id`).all() as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  listJobs(deviceId?: string, limit = 100): Job[] {
+    const rows = (deviceId
+      ? this.db.prepare('SELECT data FROM scomo_jobs WHERE device_id = ? ORDER BY created_at DESC, job_id DESC LIMIT ?').all(deviceId, limit)
+      : this.db.prepare('SELECT data FROM scomo_jobs ORDER BY created_at DESC, job_id DESC LIMIT ?').all(limit)) as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  private device(deviceId: string): { root: string | null; inventory: string | null } | undefined {
+    return this.db.prepare('SELECT root, inventory FROM scomo_devices WHERE device_id = ?').get(deviceId) as { root: string | null; inventory: string | null } | undefined;
+  }
+
+  getRoot(deviceId: string): string | undefined {
+    return this.device(deviceId)?.root ?? undefined;
+  }
+
+  setRoot(deviceId: string, root: string): void {
+    this.db.prepare(`INSERT INTO scomo_devices (device_id, root, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT(device_id) DO UPDATE SET root = excluded.root, updated_at = excluded.updated_at`).run(deviceId, root, Date.now());
+  }
+
+  getInventory(deviceId: string): Inventory | undefined {
+    const s = this.device(deviceId)?.inventory;
+    return s ? (JSON.parse(s) as Inventory) : undefined;
+  }
+
+  setInventory(deviceId: string, inv: Inventory): void {
+    this.db.prepare(`INSERT INTO scomo_devices (device_id, inventory, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT(device_id) DO UPDATE SET inventory = excluded.inventory, updated_at = excluded.updated_at`).run(deviceId, JSON.stringify(inv), Date.now());
+  }
+
+  getKv(key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM scomo_kv WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value;
+  }
+
+  setKv(key: string, value: string): void {
+    this.db.prepare('INSERT INTO scomo_kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async get(pkgId: string): Promise<PackageMeta | undefined> {
+    const r = this.db.prepare('SELECT data FROM scomo_packages WHERE pkg_id = ?').get(pkgId) as { data: string } | undefined;
+    return r ? (JSON.parse(r.data) as PackageMeta) : undefined;
+  }
+
+  async put(meta: PackageMeta): Promise<void> {
+    this.db.prepare('INSERT INTO scomo_packages (pkg_id, data, created) VALUES (?, ?, ?) ON CONFLICT(pkg_id) DO UPDATE SET data = excluded.data, created = excluded.created')
+      .run(meta.pkgId, JSON.stringify(meta), meta.created);
+  }
+
+  async list(): Promise<PackageMeta[]> {
+    return (this.db.prepare('SELECT data FROM scomo_packages ORDER BY created, pkg_id').all() as { data: string }[]).map((r) => JSON.parse(r.data) as PackageMeta);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

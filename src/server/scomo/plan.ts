@@ -1,0 +1,94 @@
+// The DM commands of a SCOMO job (facts §1.2, the device engine src/scomo/engine.ts), as pure
+// functions of the job, the SCOMO root and the package. Node names under Download/ and
+// Inventory/Delivered/ are the job id, so two jobs never collide and a job's node is known
+// after a restart.
+import type { Command, Item } from '../../codec/model.js';
+import type { Job } from './types.js';
+
+export interface PackageRef {
+  pkgId: string;
+  name: string;
+  version: string;
+  type: string;
+  /** Alternate download: the URL the device fetches (the repository's /dl/<pkgId>). */
+  url?: string;
+  /** DM delivery: the package bytes. */
+  bytes?: Uint8Array;
+}
+
+function leaf(uri: string, value: string): Item {
+  return { target: { locURI: uri }, meta: { format: 'chr', type: 'text/plain' }, data: value };
+}
+
+function addNode(uri: string): Command {
+  return { kind: 'Add', cmdID: '0', items: [{ target: { locURI: uri }, meta: { format: 'node' } }] };
+}
+
+function addLeaves(items: Item[]): Command {
+  return { kind: 'Add', cmdID: '0', items };
+}
+
+export function execCmd(uri: string, correlator: string): Command {
+  return { kind: 'Exec', cmdID: '0', correlator, items: [{ target: { locURI: uri } }] };
+}
+
+export function getCmd(uri: string): Command {
+  return { kind: 'Get', cmdID: '0', items: [{ target: { locURI: uri } }] };
+}
+
+/** Discovery: the whole tree with its leaf values (the device hides what the server may not read): finds the root whose Type is the SCOMO MO id, and gives the inventory in the same round trip. */
+export const DISCOVERY_URI = './?list=StructData';
+
+export function inventoryUri(root: string): string {
+  return root + '/Inventory?list=StructData';
+}
+
+/**
+ * Alternate download (facts §1.2): Add Download/<X> with PkgID, Name, PkgURL, PkgType, then Exec
+ * Operations/<op>. One leaf per Add so a refused leaf is reported on its own.
+ */
+export function alternateDownload(root: string, node: string, pkg: PackageRef, op: 'Download' | 'DownloadInstall' | 'DownloadInstallInactive', correlator: string): { commands: Command[]; execUri: string } {
+  const base = `${root}/Download/${node}`;
+  const execUri = `${base}/Operations/${op}`;
+  return {
+    execUri,
+    commands: [
+      addNode(base),
+      addLeaves([
+        leaf(base + '/PkgID', pkg.pkgId),
+        leaf(base + '/Name', pkg.name),
+        leaf(base + '/PkgURL', pkg.url ?? ''),
+        leaf(base + '/Description', `${pkg.name} ${pkg.version}`),
+        leaf(base + '/PkgType', pkg.type),
+      ]),
+      execCmd(execUri, correlator),
+    ],
+  };
+}
+
+/**
+ * Delivery over DM: Add Inventory/Delivered/<X> + leaves + Data (bin; the DM server sends it as
+ * b64 text with Format b64 over XML and as opaque bytes over WBXML, and as a large object when
+ * it does not fit one message), then Exec Install/InstallInactive unless `install` is undefined.
+ */
+export function dmDelivery(root: string, node: string, pkg: PackageRef, install: 'Install' | 'InstallInactive' | undefined, correlator: string): { commands: Command[]; execUri?: string } {
+  const base = `${root}/Inventory/Delivered/${node}`;
+  const commands: Command[] = [
+    addNode(base),
+    addLeaves([
+      leaf(base + '/PkgID', pkg.pkgId),
+      leaf(base + '/Name', pkg.name),
+      leaf(base + '/Description', `${pkg.name} ${pkg.version}`),
+      leaf(base + '/PkgType', pkg.type),
+    ]),
+    { kind: 'Add', cmdID: '0', items: [{ target: { locURI: base + '/Data' }, meta: { format: 'bin', type: 'application/octet-stream' }, data: pkg.bytes ?? new Uint8Array(0) }] },
+  ];
+  if (!install) return { commands };
+  const execUri = `${base}/Operations/${install}`;
+  commands.push(execCmd(execUri, correlator));
+  return { commands, execUri };
+}
+
+export function jobNodeName(job: Job): string {
+  return job.jobId.replace(/[^A-Za-z0-9._~-]/g, '_');
+}
