@@ -93,7 +93,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   /** Subscribes to the DM server and resumes what a previous run left unfinished. */
   async start(): Promise<void> {
     const dm = this.o.dm;
-    const onAlert = (a: ReceivedAlert): void => { this.queueAlertWork(); void a; };
+    // Alerts are read back from storage in id order (consumeAlerts), so the event is only a nudge.
+    const onAlert = (): void => { this.queueAlertWork(); };
     const onDone = (e: QueueEntry): void => { this.onEntryDone(e); };
     const onSession = (s: { deviceId: string }): void => { this.onSessionStart(s.deviceId); };
     dm.on('alert', onAlert);
