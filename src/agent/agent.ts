@@ -109,6 +109,8 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
       encoding: config.encoding,
     };
     if (config.maxMsgSize) cfg.maxMsgSize = config.maxMsgSize;
+    // Package Data streams to package storage chunk by chunk, so objects may be as large as it is.
+    cfg.maxObjSize = config.maxObjSize || 1 << 30;
     if (config.notifyPort) cfg.devInfo = { 'Ext/NotifyPort': String(config.notifyPort) };
     return cfg;
   }
@@ -279,6 +281,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     },
     onInstallDone: function (id, result: InstallResult) { scomo.onInstallDone(id, result); },
     onComponentOpDone: function (id, code) { scomo.onComponentOpDone(id, code); },
+    requestComponent: function (name, version) { scomo.requestComponent(name, version); },
     idle: function () {
       return !inSession && !wantSession && !pendingPkg0 && kickTimer < 0 && retryTimer < 0 && !scomo.busy() && scomo.pendingAlerts().length === 0;
     },

@@ -23,6 +23,8 @@ export interface AgentConfig {
   devInfo?: { man?: string; mod?: string; lang?: string; fwV?: string; swV?: string; hwV?: string; devTyp?: string; oem?: string };
   /** Largest DM message the device accepts (SyncHdr MaxMsgSize). */
   maxMsgSize?: number;
+  /** Largest object (SyncHdr MaxObjSize); default 1 GiB, as package Data streams to package storage. */
+  maxObjSize?: number;
   /** Open a client-initiated session every this many ms (0: only on boot, package 0 and pending alerts). */
   pollIntervalMs?: number;
   /** UDP port the host listens on for package 0, reported to the server (DevDetail/Ext). */
@@ -54,6 +56,8 @@ export interface Agent {
   onHttpError(id: number, reason: string): void;
   onInstallDone(id: number, result: InstallResult): void;
   onComponentOpDone(id: number, resultCode: number): void;
+  /** Flow alternative 1: asks the server for a component (a Generic Alert in the next session). */
+  requestComponent(name: string, version?: string): void;
   /** True when nothing is in flight and nothing is pending (no session, job, alert or timer). */
   idle(): boolean;
   status(): AgentStatus;

@@ -7,6 +7,7 @@ import { writeXml } from './xml-writer.js';
 import { readWbxml } from './wbxml-reader.js';
 import { writeWbxml } from './wbxml-writer.js';
 import { elementToMessage, messageToElement } from './message-map.js';
+import { FPI_SYNCML_12 } from './wbxml-tables.js';
 
 export * from './model.js';
 export * from './errors.js';
@@ -18,7 +19,7 @@ export { elementToMessage, messageToElement } from './message-map.js';
 
 export type Encoding = 'xml' | 'wbxml';
 
-export const FPI_SYNCML_12 = '-//SYNCML//DTD SyncML 1.2//EN';
+export { FPI_SYNCML_12 };
 export const DTD_DM_12 = 'http://www.openmobilealliance.org/tech/DTD/OMA-TS-DM_1.2-DTD.dtd';
 
 export interface EncodeOptions {
@@ -64,13 +65,7 @@ export function encodeMessage(msg: SyncML, encoding: Encoding, opts?: EncodeOpti
   const o = opts || {};
   const e = messageToElement(msg);
   if (!e.ok) return e;
-  if (encoding === 'wbxml') {
-    const w: { version?: number; publicId?: number | string; stringTable?: boolean } = {};
-    if (o.wbxmlVersion !== undefined) w.version = o.wbxmlVersion;
-    if (o.publicId !== undefined) w.publicId = o.publicId;
-    if (o.stringTable !== undefined) w.stringTable = o.stringTable;
-    return writeWbxml(e.value, w);
-  }
+  if (encoding === 'wbxml') return writeWbxml(e.value, { version: o.wbxmlVersion, publicId: o.publicId, stringTable: o.stringTable });
   return writeXml(e.value, {
     declaration: o.declaration !== false,
     doctype: o.doctype ? { name: 'SyncML', publicId: FPI_SYNCML_12, systemId: DTD_DM_12 } : undefined,
@@ -85,8 +80,6 @@ export function contentTypeFor(encoding: Encoding, family?: 'dm' | 'syncml'): st
 
 /** Encoding named by a Content-Type of either family; parameters (`; charset=...`) are ignored. */
 export function encodingFromContentType(ct: string): Encoding | undefined {
-  const t = ct.split(';')[0].trim().toLowerCase();
-  if (t === 'application/vnd.syncml.dm+xml' || t === 'application/vnd.syncml+xml') return 'xml';
-  if (t === 'application/vnd.syncml.dm+wbxml' || t === 'application/vnd.syncml+wbxml') return 'wbxml';
-  return undefined;
+  const m = /^application\/vnd\.syncml(\.dm)?\+(wbxml|xml)$/.exec(ct.split(';')[0].trim().toLowerCase());
+  return m ? (m[2] as Encoding) : undefined;
 }

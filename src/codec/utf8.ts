@@ -3,7 +3,12 @@
 /** Encodes a JS string as UTF-8. Lone surrogates become U+FFFD. */
 export function utf8Encode(s: string): Uint8Array {
   const out = new Uint8Array(utf8Length(s));
-  let o = 0;
+  utf8Write(s, out, 0);
+  return out;
+}
+
+/** Writes `s` as UTF-8 into `out` at `o` (room for utf8Length(s) bytes); returns the end. */
+export function utf8Write(s: string, out: Uint8Array, o: number): number {
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) { out[o++] = c; continue; }
@@ -21,7 +26,7 @@ export function utf8Encode(s: string): Uint8Array {
     if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
     out[o++] = 0xe0 | (c >> 12); out[o++] = 0x80 | ((c >> 6) & 63); out[o++] = 0x80 | (c & 63);
   }
-  return out;
+  return o;
 }
 
 /** Byte length of a string once UTF-8 encoded. */
@@ -66,20 +71,18 @@ function decode(b: Uint8Array, i: number, end: number, strict: boolean): string 
   while (i < end) {
     const start = i;
     const c = b[i++];
-    let cp = -1;
-    if (c < 0x80) cp = c;
-    else if (c >= 0xc2 && c <= 0xdf) {
-      if (i < end && (b[i] & 0xc0) === 0x80) cp = ((c & 31) << 6) | (b[i++] & 63);
-    } else if (c >= 0xe0 && c <= 0xef) {
-      if (i + 1 < end && (b[i] & 0xc0) === 0x80 && (b[i + 1] & 0xc0) === 0x80) {
-        const v = ((c & 15) << 12) | ((b[i] & 63) << 6) | (b[i + 1] & 63);
-        if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) { cp = v; i += 2; }
+    let cp = c;
+    if (c >= 0x80) {
+      // Continuation bytes after the lead byte (C0, C1 and F5..FF are never valid leads).
+      const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+      cp = n && i + n <= end ? c & (0x7f >> (n + 1)) : -1;
+      for (let k = 0; k < n && cp >= 0; k++) {
+        const d = b[i + k];
+        cp = (d & 0xc0) === 0x80 ? (cp << 6) | (d & 63) : -1;
       }
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      if (i + 2 < end && (b[i] & 0xc0) === 0x80 && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
-        const v = ((c & 7) << 18) | ((b[i] & 63) << 12) | ((b[i + 1] & 63) << 6) | (b[i + 2] & 63);
-        if (v >= 0x10000 && v <= 0x10ffff) { cp = v; i += 3; }
-      }
+      // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+      if (cp < (n === 1 ? 0x80 : n === 2 ? 0x800 : 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = -1;
+      else i += n;
     }
     if (cp < 0) {
       if (strict) return -start - 1;

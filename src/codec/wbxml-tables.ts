@@ -38,7 +38,7 @@ export const PAGE_NS: readonly string[] = [NS_SYNCML, NS_METINF, NS_DMDDF];
 
 /** Namespace -> page number, or -1 when the namespace has no code page. */
 export function pageOfNamespace(ns: string): number {
-  return ns === PAGE_NS[0] ? 0 : ns === PAGE_NS[1] ? 1 : ns === PAGE_NS[2] ? 2 : -1;
+  return PAGE_NS.indexOf(ns);
 }
 
 /** Public ids (facts §3.2). */
@@ -48,10 +48,11 @@ export const PUBLIC_ID_SYNCML_11 = 0x0fd3;
 export const PUBLIC_ID_SYNCML_12 = 0x1201;
 export const PUBLIC_ID_METINF_12 = 0x1202;
 
-export const FPI_SYNCML_10 = '-//SYNCML//DTD SyncML 1.0//EN';
-export const FPI_SYNCML_11 = '-//SYNCML//DTD SyncML 1.1//EN';
-export const FPI_SYNCML_12 = '-//SYNCML//DTD SyncML 1.2//EN';
-export const FPI_METINF_12 = '-//SYNCML//DTD MetInf 1.2//EN';
+const FPI = '-//SYNCML//DTD ';
+export const FPI_SYNCML_10 = FPI + 'SyncML 1.0//EN';
+export const FPI_SYNCML_11 = FPI + 'SyncML 1.1//EN';
+export const FPI_SYNCML_12 = FPI + 'SyncML 1.2//EN';
+export const FPI_METINF_12 = FPI + 'MetInf 1.2//EN';
 /** DM DDF has no numeric id: it travels as a string-table FPI. */
 export const FPI_DMDDF_12 = '-//OMA//DTD-DM-DDF 1.2//EN';
 
@@ -61,11 +62,8 @@ export const FPI_DMDDF_12 = '-//OMA//DTD-DM-DDF 1.2//EN';
  * "unknown" (0x01) is accepted because some encoders write it for DM documents.
  */
 export function isDmPublicId(id: number | string): boolean {
-  if (typeof id === 'number') {
-    return id === PUBLIC_ID_SYNCML_12 || id === PUBLIC_ID_SYNCML_11 || id === PUBLIC_ID_SYNCML_10 ||
-      id === PUBLIC_ID_METINF_12 || id === PUBLIC_ID_UNKNOWN;
-  }
-  return id === FPI_SYNCML_12 || id === FPI_SYNCML_11 || id === FPI_SYNCML_10 || id === FPI_METINF_12 || id === FPI_DMDDF_12;
+  return [PUBLIC_ID_SYNCML_12, PUBLIC_ID_SYNCML_11, PUBLIC_ID_SYNCML_10, PUBLIC_ID_METINF_12, PUBLIC_ID_UNKNOWN,
+    FPI_SYNCML_12, FPI_SYNCML_11, FPI_SYNCML_10, FPI_METINF_12, FPI_DMDDF_12].indexOf(id as never) >= 0;
 }
 
 /**

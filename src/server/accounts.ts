@@ -48,7 +48,8 @@ export function makeAccount(input: AccountInput, now = Date.now()): Account | st
     deviceId: input.deviceId, clientUser: input.clientUser, clientSecret: input.clientSecret,
     serverId: input.serverId, serverSecret: input.serverSecret, authType, serverAuthType,
     serverNonce: input.serverNonce ?? newNonce(),
-    clientNonce: input.clientNonce ?? '',
+    // A device that has never been challenged starts from the zero nonce (DM security, facts §2.8).
+    clientNonce: input.clientNonce ?? 'AAAAAA==',
     createdAt: now, updatedAt: now,
   };
   if (input.notifyHost !== undefined) a.notifyHost = input.notifyHost;

@@ -80,6 +80,7 @@ var __ev = {
   err: function (id, r) { __agent.onHttpError(id, JSON.parse(r)); },
   inst: function (id, r) { __agent.onInstallDone(id, JSON.parse(r)); },
   op: function (id, c) { __agent.onComponentOpDone(id, c); },
+  req: function (n, v) { __agent.requestComponent(JSON.parse(n), v ? JSON.parse(v) : undefined); },
   idle: function () { return __agent.idle(); },
   status: function () { return JSON.stringify(__agent.status()); }
 };
@@ -211,6 +212,7 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     onHttpError: (id, reason) => callVoid('err', id, JSON.stringify(reason)),
     onInstallDone: (id, r: InstallResult) => callVoid('inst', id, JSON.stringify(r)),
     onComponentOpDone: (id, code) => callVoid('op', id, code),
+    requestComponent: (name, version) => callVoid('req', JSON.stringify(name), version === undefined ? '' : JSON.stringify(version)),
     idle: () => {
       const h = call('idle', []);
       if (!h) return false;

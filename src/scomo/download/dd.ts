@@ -52,39 +52,36 @@ function text(e: XElement): string {
   return s.replace(/^\s+|\s+$/g, '');
 }
 
+function bad(message: string): DdResult {
+  return { ok: false, message: 'download descriptor: ' + message };
+}
+
+/** DD elements copied as text (others: DDVersion, nextURL, iconURI, infoURL, installParam... are not needed here). */
+const TEXT_FIELDS = 'objectURI type name vendor description installNotifyURI'.split(' ');
+
 /** Parses a DD document; every error is a value with a one-line message. */
 export function parseDownloadDescriptor(bytes: Uint8Array): DdResult {
   const r = readXml(bytes, DD_LIMITS);
-  if (!r.ok) return { ok: false, message: 'download descriptor: ' + formatCodecError(r.error) };
+  if (!r.ok) return bad(formatCodecError(r.error));
   const root = r.value;
-  if (root.name !== 'media') return { ok: false, message: 'download descriptor: root element is <' + root.name + '>, not <media>' };
+  if (root.name !== 'media') return bad('<' + root.name + '> is not <media>');
   const dd: DownloadDescriptor = { objectURI: '' };
   for (let i = 0; i < root.children.length; i++) {
     const c = root.children[i];
     if (!isElement(c)) continue;
     const v = text(c);
-    if (c.name === 'sha256') {
-      if (!/^[0-9a-fA-F]{64}$/.test(v)) return { ok: false, message: 'download descriptor: sha256 is not 64 hex digits' };
+    const name = c.name;
+    if (name === 'sha256') {
+      if (!/^[0-9a-fA-F]{64}$/.test(v)) return bad('sha256 is not 64 hex digits');
       dd.sha256 = v.toLowerCase();
-      continue;
-    }
-    if (c.ns !== DD_NS && c.ns !== '') continue;
-    switch (c.name) {
-      case 'objectURI': dd.objectURI = v; break;
-      case 'type': dd.type = v; break;
-      case 'size':
-        if (!/^[0-9]{1,15}$/.test(v)) return { ok: false, message: 'download descriptor: size is not a byte count' };
+    } else if (c.ns === DD_NS || c.ns === '') {
+      if (name === 'size') {
+        if (!/^[0-9]{1,15}$/.test(v)) return bad('size is not a byte count');
         dd.size = parseInt(v, 10);
-        break;
-      case 'name': dd.name = v; break;
-      case 'vendor': dd.vendor = v; break;
-      case 'description': dd.description = v; break;
-      case 'installNotifyURI': dd.installNotifyURI = v; break;
-      default: break; // DDVersion, nextURL, iconURI, infoURL, installParam...: not needed here
+      } else if (TEXT_FIELDS.indexOf(name) >= 0) (dd as unknown as { [k: string]: string })[name] = v;
     }
   }
-  if (!dd.objectURI) return { ok: false, message: 'download descriptor: no objectURI' };
-  return { ok: true, dd };
+  return dd.objectURI ? { ok: true, dd } : bad('no objectURI');
 }
 
 function esc(s: string): string {

@@ -5,8 +5,10 @@ import { startDevice } from '../../../targets/node/device.js';
 const HELP = `usage: scomo device --server <url> --id <deviceId> --client-user U --client-secret S
                     --server-id ID --server-secret S2 [--auth basic|md5|hmac] [--encoding xml|wbxml]
                     [--data DIR] [--notify-port N] [--poll-interval S] [--ca F] [--once] [--quiet]
+                    [--request-component NAME[@VERSION]]
 Runs the emulated device: file-backed flash in DIR, a client-initiated session at boot,
 package 0 on its UDP notification port, SCOMO jobs with the directory and A/B firmware installers.
+--request-component: ask the server for a component at start (SCOMO flow alternative 1).
 --once: run until the first session (and the jobs it starts) are done; exit 0 if it succeeded,
         1 with a one-line reason if it did not.`;
 
@@ -16,7 +18,7 @@ export async function run(args: string[]): Promise<number> {
     p = parseArgs(args, {
       server: 'value', id: 'value', 'client-user': 'value', 'client-secret': 'value', 'server-id': 'value',
       'server-secret': 'value', auth: 'value', encoding: 'value', data: 'value', 'notify-port': 'value',
-      'poll-interval': 'value', ca: 'value', once: 'flag', quiet: 'flag', help: 'flag',
+      'poll-interval': 'value', ca: 'value', 'request-component': 'value', once: 'flag', quiet: 'flag', help: 'flag',
     }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(HELP + '\n'); return 0; }
     for (const k of ['server', 'id', 'client-user', 'client-secret', 'server-id', 'server-secret']) {
@@ -53,6 +55,12 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} ${msg}\n`);
     },
   });
+  const req = optString(p, 'request-component');
+  if (req) {
+    const at = req.lastIndexOf('@');
+    if (at > 0) dev.agent.requestComponent(req.slice(0, at), req.slice(at + 1));
+    else dev.agent.requestComponent(req);
+  }
   if (dev.notifyPort) process.stdout.write(`listening for package 0 on udp 127.0.0.1:${dev.notifyPort}\n`);
   if (once) {
     try {

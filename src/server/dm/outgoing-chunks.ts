@@ -45,7 +45,8 @@ export function buildChunk(
   const total = data.length;
   const first = oc.offset === 0;
   const make = (piece: string | Uint8Array, last: boolean): Command => {
-    const it: Item = { ...itemForWire({ ...item0, data: '' }, st.encoding), data: piece };
+    // An empty value of the same kind, so binary data keeps its Meta Format b64 over XML.
+    const it: Item = { ...itemForWire({ ...item0, data: item0.data instanceof Uint8Array ? new Uint8Array(0) : '' }, st.encoding), data: piece };
     if (first) it.meta = { ...(it.meta ?? {}), size: String(oc.size) };
     else if (it.meta) { it.meta = { ...it.meta }; delete it.meta.size; if (!Object.keys(it.meta).length) delete it.meta; }
     if (!last) it.moreData = true;
