@@ -14,6 +14,7 @@ import { createClientSession } from '../dm/client-session.js';
 import type { ClientAlert, ClientSession, ClientSessionConfig, SessionStep } from '../dm/types.js';
 import { nextRetryDelay } from '../dm/retry-policy.js';
 import { ScomoEngine } from '../scomo/engine.js';
+import { setCryptoProvider } from '../crypto/provider.js';
 
 const ACCOUNT = 'scomo';
 /** Retry policy for sessions that failed on the transport (bounded; then wait for the next trigger). */
@@ -21,6 +22,7 @@ const SESSION_RETRY = { baseMs: 2000, maxMs: 120000, factor: 2, maxRetries: 6 };
 
 export function createAgent(host: Host, config: AgentConfig): Agent {
   let nextId = 1;
+  if (host.crypto) setCryptoProvider(host.crypto);
   const newId = function (): number { return nextId++; };
 
   // ---- persistent state ----
@@ -73,6 +75,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     installStatus: host.installStatus ? function (p) { return host.installStatus!(p); } : undefined,
     log: function (l, m) { host.log(l, m); },
     alertPending: function () { onAlertPending(); },
+    nativeSha256: !!(host.crypto && host.crypto.createSha256),
   });
   scomo.setup();
   tree.load();

@@ -11,6 +11,7 @@
 // code runs on QuickJS, Duktape and Espruino-class engines.
 
 import type { Flash } from '../store/api.js';
+import type { CryptoProvider } from '../crypto/provider.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -77,6 +78,8 @@ export interface Host {
   /** Cryptographically random bytes (nonces). */
   random(n: number): Uint8Array;
   log(level: LogLevel, message: string): void;
+  /** Native MD5 / SHA-256, optional: packages are hashed while they stream, and pure JS is slow on small engines. */
+  crypto?: CryptoProvider;
 
   // --- asynchronous: complete through Agent.on* events with the same id ---
   httpRequest(id: number, req: HttpRequest): void;

@@ -24,6 +24,9 @@ import { base64Decode } from '../codec/base64.js';
 import { DownloadEngine } from './download/engine.js';
 import type { DownloadAction, DownloadEvent, DownloadOutcome, PackageStorage as DlStorage } from './download/types.js';
 import { createB64Stream } from './b64-stream.js';
+import { pureSha256Port } from './download/sha256-resume.js';
+import type { HashPort } from './download/types.js';
+import { createSha256 } from '../crypto/provider.js';
 import { Journal } from './journal.js';
 import type { Job } from './journal.js';
 import {
@@ -50,6 +53,8 @@ export interface ScomoPorts {
   log(level: LogLevel, message: string): void;
   /** A final alert is waiting: the agent opens a session when none is open. */
   alertPending(): void;
+  /** True when the host supplied a native SHA-256 (used for packages instead of the pure-TS one). */
+  nativeSha256?: boolean;
 }
 
 export interface ScomoOptions {
@@ -402,6 +407,7 @@ export class ScomoEngine {
       resumeFrom: j.checkpoint,
       maxRetries: this.opts.maxRetries,
       backoffBaseMs: this.opts.backoffBaseMs,
+      hash: this.ports.nativeSha256 ? nativeHashPort(P, key) : pureSha256Port,
     }, storage);
     const r: Running = { job: j, dl, http: [] };
     this.running.push(r);
@@ -680,6 +686,34 @@ export class ScomoEngine {
     const k = this.running.indexOf(r);
     if (k >= 0) this.running.splice(k, 1);
   }
+}
+
+/**
+ * SHA-256 through the host's native hash. Its state cannot be serialised, so the checkpoint
+ * records only how many bytes it covers; after a reboot the stored prefix is re-hashed (at
+ * native speed) instead of downloading it again.
+ */
+function nativeHashPort(P: HostPackages, key: string): HashPort {
+  function wrap(h: { update(d: Uint8Array): void; digest(): Uint8Array }, count: number) {
+    let n = count;
+    return {
+      update: function (d: Uint8Array) { h.update(d); n += d.length; },
+      digest: function () { return h.digest(); },
+      save: function () { return 'n1:' + n; },
+    };
+  }
+  return {
+    create: function () { return wrap(createSha256(), 0); },
+    restore: function (saved: string) {
+      const m = /^n1:([0-9]{1,15})$/.exec(saved);
+      if (!m) return null;
+      const n = parseInt(m[1], 10);
+      if (P.size(key) < n) return null;
+      const h = createSha256();
+      for (let off = 0; off < n; off += 65536) h.update(P.read(key, off, Math.min(65536, n - off)));
+      return wrap(h, n);
+    },
+  };
 }
 
 function pkgKey(node: string): string {

@@ -2,10 +2,11 @@
 // the agent from Node's event loop, never from inside the call that requested it.
 import http from 'node:http';
 import https from 'node:https';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Agent } from '../../src/agent/api.js';
 import type { Host, HttpRequest, InstallRequest, InstallResult, LogLevel } from '../../src/agent/host.js';
+import type { CryptoProvider, HashStream } from '../../src/crypto/provider.js';
 import type { Flash } from '../../src/store/api.js';
 import { FileFlash } from './file-flash.js';
 import { PackageFiles } from './package-files.js';
@@ -33,6 +34,8 @@ export class NodeHost implements Host {
   readonly packages: PackageFiles;
   readonly installers: NodeInstaller[];
   agent?: Agent;
+  /** Native hashes (node:crypto): packages are hashed while they stream. */
+  readonly crypto: CryptoProvider = { createSha256: () => nodeHash('sha256'), createMd5: () => nodeHash('md5') };
   private timers = new Map<number, NodeJS.Timeout>();
   private requests = new Map<number, http.ClientRequest>();
   private closed = false;
@@ -174,4 +177,9 @@ export class NodeHost implements Host {
     const f = this.flash as { close?: () => void };
     if (f.close) f.close();
   }
+}
+
+function nodeHash(alg: string): HashStream {
+  const h = createHash(alg);
+  return { update: (d) => { h.update(d); }, digest: () => new Uint8Array(h.digest()) };
 }

@@ -68,6 +68,15 @@ var host = {
   componentOp: function (id, op, c) { R.componentOp(id, op, JSON.stringify(c)); },
   installStatus: function (p) { var s = R.installStatus(p); return s ? JSON.parse(s) : undefined; }
 };
+if (R.hashNew) {
+  var mk = function (alg) {
+    return function () {
+      var id = R.hashNew(alg);
+      return { update: function (d) { R.hashUpdate(id, d); }, digest: function () { return u8(R.hashDigest(id)); } };
+    };
+  };
+  host.crypto = { createSha256: mk('sha256'), createMd5: mk('md5') };
+}
 var __agent = ScomoAgent.create(host, JSON.parse(__config));
 var __ev = {
   boot: function () { __agent.boot(); },
@@ -160,6 +169,23 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     const r = host.installStatus ? host.installStatus(str(p)) : undefined;
     return r ? ctx.newString(JSON.stringify(r)) : ctx.undefined;
   });
+  if (host.crypto && host.crypto.createSha256 && host.crypto.createMd5) {
+    // Native hashes cross the boundary by handle: the guest keeps an id, the stream stays here.
+    const streams = new Map<number, { update(d: Uint8Array): void; digest(): Uint8Array }>();
+    let next = 1;
+    const c = host.crypto;
+    fn('hashNew', (alg) => {
+      const id = next++;
+      streams.set(id, str(alg) === 'md5' ? c.createMd5!() : c.createSha256!());
+      return ctx.newNumber(id);
+    });
+    fn('hashUpdate', (id, d) => { streams.get(num(id))?.update(readBytes(ctx, d)); });
+    fn('hashDigest', (id) => {
+      const s = streams.get(num(id));
+      streams.delete(num(id));
+      return ab(s ? s.digest() : new Uint8Array(0));
+    });
+  }
   ctx.setProp(ctx.global, '__raw', raw);
   raw.dispose();
   ctx.setProp(ctx.global, '__config', ctx.newString(JSON.stringify(config)));
