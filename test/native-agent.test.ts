@@ -20,7 +20,8 @@ import { createRepoServer } from '../src/server/repo/repo-server.js';
 import type { ReceivedAlert } from '../src/server/storage/types.js';
 import { downloadJob, get, parseAlert } from './helpers/scomo-rig.js';
 import { makeAppPackage } from './helpers/packages.js';
-import { buildNativeAgent, startNativeDevice } from '../targets/c/native-device.js';
+import { startNativeDevice } from '../targets/c/native-device.js';
+import { prepareNative } from './helpers/native.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // SCOMO_NATIVE_BIN: run these tests against another build (e.g. one with -fsanitize=address).
@@ -34,7 +35,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'scomo-native-'));
 
 test.before(async () => {
   // CI installs duktape-dev and libcurl4-openssl-dev (.ci/run): a missing toolchain is a failure.
-  buildNativeAgent();
+  // Built under a lock: other test files build the same program at the same time.
+  await prepareNative();
   server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/chunked') {

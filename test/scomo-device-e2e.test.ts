@@ -19,7 +19,8 @@ async function withRig(t: { teardown(fn: () => Promise<void>): void }, o?: Param
 }
 
 
-const RUNTIMES = ['node', 'quickjs'] as const;
+// The same scenarios on the three devices: Node, QuickJS (wasm), and the native C agent on Duktape.
+const RUNTIMES = ['node', 'quickjs', 'native'] as const;
 
 for (const runtime of RUNTIMES) {
   test(`[${runtime}] 5.4.2 alternate download: DownloadInstall installs, activates and reports 1200 with the Exec correlator`, async (t) => {

@@ -8,13 +8,27 @@ import { startServer, type RunningServer } from '../../src/server/app.js';
 import { createRepoServer, type RepoServer } from '../../src/server/repo/repo-server.js';
 import type { ReceivedAlert, QueueEntry } from '../../src/server/storage/types.js';
 import type { Command, Item } from '../../src/codec/model.js';
-import { startDevice, type DeviceOptions, type RunningDevice } from '../../targets/node/device.js';
+import { startDevice, type DeviceOptions } from '../../targets/node/device.js';
+import { startNativeDevice } from '../../targets/c/native-device.js';
+import type { AgentStatus } from '../../src/agent/api.js';
+import { prepareNative } from './native.js';
+
+/** The device under test, whichever runtime it runs on. */
+export interface DeviceHandle {
+  connect(): void;
+  waitIdle(timeoutMs?: number): Promise<void>;
+  status(): AgentStatus | undefined;
+  peakHeap?(): number;
+  close(): Promise<unknown>;
+}
+
+export type Runtime = 'node' | 'quickjs' | 'native';
 
 export interface Rig {
   dir: string;
   server: RunningServer;
   repo: RepoServer;
-  device: RunningDevice;
+  device: DeviceHandle;
   deviceId: string;
   alerts: ReceivedAlert[];
   /** Queues commands, makes the device open a session, and resolves with the entry's outcomes. */
@@ -28,7 +42,7 @@ export interface Rig {
 }
 
 export interface RigOptions {
-  runtime?: 'node' | 'quickjs';
+  runtime?: Runtime;
   encoding?: 'xml' | 'wbxml';
   device?: Partial<DeviceOptions>;
 }
@@ -47,9 +61,25 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
   const devOpts = (): DeviceOptions => ({
     server: server.dmUrl, id: deviceId, clientUser: deviceId, clientSecret: 'client-secret', serverId: 'scomo-test',
     serverSecret: 'server-secret', auth: 'basic', encoding: o.encoding ?? 'xml', dataDir: join(dir, 'device'),
-    runtime: o.runtime ?? 'node', ...o.device,
+    ...o.device,
   });
-  let device = await startDevice(devOpts());
+  const boot = async (extra?: Partial<DeviceOptions>): Promise<DeviceHandle> => {
+    const opts = { ...devOpts(), ...extra };
+    if (o.runtime === 'native') {
+      const bundle = await prepareNative();
+      const d = await startNativeDevice({
+        server: opts.server, id: opts.id, clientUser: opts.clientUser, clientSecret: opts.clientSecret, serverId: opts.serverId,
+        serverSecret: opts.serverSecret, auth: opts.auth, encoding: opts.encoding, dataDir: opts.dataDir, bundle,
+      });
+      return { connect: () => d.connect(), waitIdle: (ms) => d.waitIdle(ms), status: () => d.status(), peakHeap: () => d.peakHeap(), close: () => d.close() };
+    }
+    const d = await startDevice({ ...opts, runtime: o.runtime ?? 'node' });
+    return {
+      connect: () => d.agent.connect(), waitIdle: (ms) => d.waitIdle(ms), status: () => d.agent.status(),
+      ...(d.peakHeap ? { peakHeap: d.peakHeap } : {}), close: () => d.close(),
+    };
+  };
+  let device = await boot();
   await device.waitIdle(20_000);
 
   const rig: Rig = {
@@ -57,7 +87,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     get device() { return device; },
     async run(commands, timeoutMs = 30_000) {
       const h = await server.dm.queueCommands(deviceId, commands);
-      device.agent.connect();
+      device.connect();
       return withTimeout(h.done, timeoutMs, 'queued commands were not answered');
     },
     async alert(correlator, timeoutMs = 60_000) {
@@ -65,7 +95,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       for (;;) {
         const a = alerts.find((x) => x.correlator === correlator);
         if (a) return parseAlert(a);
-        if (Date.now() - t0 > timeoutMs) throw new Error(`no final alert for ${correlator} within ${timeoutMs} ms; device: ${JSON.stringify(device.agent.status())}`);
+        if (Date.now() - t0 > timeoutMs) throw new Error(`no final alert for ${correlator} within ${timeoutMs} ms; device: ${JSON.stringify(device.status())}`);
         await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 200); });
       }
     },
@@ -78,7 +108,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     },
     async reboot(extra) {
       await device.close();
-      device = await startDevice({ ...devOpts(), ...extra });
+      device = await boot(extra);
     },
     async close() {
       await device.close();
