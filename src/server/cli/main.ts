@@ -34,8 +34,11 @@ async function main(argv: string[]): Promise<number> {
   let mod: CliModule;
   try {
     mod = (await import(cmd.file)) as CliModule;
-  } catch {
-    process.stderr.write(`scomo: command '${name}' is not available in this build\n`);
+  } catch (e) {
+    // Only a missing module means the command is absent; anything else is a real fault to report.
+    const err = e as { code?: string; message?: string };
+    const missing = err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(cmd.file.replace('./', '').replace('.js', ''));
+    process.stderr.write(missing ? `scomo: command '${name}' is not available in this build\n` : `scomo: cannot load command '${name}': ${err.message ?? String(e)}\n`);
     return 1;
   }
   return mod.run(rest);

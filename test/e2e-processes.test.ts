@@ -1,0 +1,99 @@
+// Every SCOMO primitive through the product as a user runs it: `scomo server` and `scomo device`
+// as separate processes on loopback, jobs created through the REST API, the device reached by
+// package 0 on its UDP port, outcomes and inventory read back through the API.
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeAppPackage } from './helpers/packages.js';
+
+const BIN = 'bin/scomo.js';
+const TOKEN = 'proc-token';
+
+interface Proc { p: ChildProcess; out: string[] }
+
+function run(args: string[]): Proc {
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  p.stdout!.on('data', (b: Buffer) => out.push(...b.toString().split('\n').filter(Boolean)));
+  p.stderr!.on('data', (b: Buffer) => out.push(...b.toString().split('\n').filter(Boolean)));
+  return { p, out };
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('every primitive, with server and device as separate processes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scomo-proc-'));
+  const procs: Proc[] = [];
+  t.teardown(() => { for (const x of procs) x.p.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); });
+  const server = run(['server', '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'srv'), '--api-token', TOKEN, '--quiet']);
+  procs.push(server);
+  const dmUrl = await waitFor('the server URL', () => server.out.map((l) => /listening on (http:\/\/\S+\/dm)/.exec(l)?.[1]).find(Boolean));
+  const base = dmUrl.replace(/\/dm$/, '');
+  const acc = spawnSync(process.execPath, [BIN, 'account', 'add', 'stb-p', '--client-user', 'stb-p', '--client-secret', 'cs', '--server-id', 'srv', '--server-secret', 'ss', '--auth', 'hmac', '--data', join(dir, 'srv')], { encoding: 'utf8' });
+  t.is(acc.status, 0, acc.stderr);
+  const device = run(['device', '--server', dmUrl, '--id', 'stb-p', '--client-user', 'stb-p', '--client-secret', 'cs', '--server-id', 'srv',
+    '--server-secret', 'ss', '--auth', 'hmac', '--encoding', 'wbxml', '--data', join(dir, 'dev'), '--notify-port', '0']);
+  procs.push(device);
+  await waitFor('the device\'s first session', () => device.out.some((l) => /DM session ended: ok/.test(l)) || undefined);
+
+  const api = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+    const r = await fetch(base + path, {
+      method, headers: { Authorization: `Bearer ${TOKEN}`, ...(body && !(body instanceof Uint8Array) ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
+    });
+    const j = await r.json() as Record<string, unknown>;
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+    return j;
+  };
+  const upload = async (bytes: Uint8Array, name: string, version: string, type = 'application/x-tar'): Promise<string> =>
+    (await api('POST', `/api/packages?name=${name}&version=${version}&type=${encodeURIComponent(type)}`, new Uint8Array(bytes))).pkgId as string;
+  const job = async (body: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const { jobId } = await api('POST', '/api/devices/stb-p/jobs', body);
+    return waitFor(`job ${String(jobId)}`, async () => {
+      const j = await api('GET', `/api/jobs/${String(jobId)}`);
+      return j.state === 'succeeded' || j.state === 'failed' ? j : undefined;
+    }, 30_000);
+  };
+  const inventory = async (): Promise<{ deployed: { id: string; version: string; state: string }[]; delivered: { pkgId: string; state: string }[] }> =>
+    await api('GET', '/api/devices/stb-p/inventory?refresh=1') as never;
+
+  const a1 = await upload(makeAppPackage({ id: 'news', name: 'News', version: '1.0' }), 'news', '1.0');
+  const r1 = await job({ operation: 'DownloadInstall', pkgId: a1, delivery: 'alternate' });
+  t.is(r1.state, 'succeeded'); t.is(r1.resultCode, 1200);
+  t.deepEqual((await inventory()).deployed.map((d) => `${d.id}@${d.version}:${d.state}`), ['news@1.0:active']);
+
+  t.is((await job({ operation: 'Deactivate', componentId: 'news' })).resultCode, 1200);
+  t.deepEqual((await inventory()).deployed.map((d) => d.state), ['inactive']);
+  t.is((await job({ operation: 'Activate', componentId: 'news' })).resultCode, 1200);
+  t.deepEqual((await inventory()).deployed.map((d) => d.state), ['active']);
+
+  const a2 = await upload(makeAppPackage({ id: 'mail', name: 'Mail', version: '2.0' }), 'mail', '2.0');
+  t.is((await job({ operation: 'DownloadInstallInactive', pkgId: a2, delivery: 'dm' })).resultCode, 1200, 'DM delivery');
+  const inv2 = await inventory();
+  t.deepEqual(inv2.deployed.map((d) => `${d.id}:${d.state}`).sort(), ['mail:inactive', 'news:active']);
+
+  const a3 = await upload(makeAppPackage({ id: 'games', name: 'Games', version: '3' }), 'games', '3');
+  t.is((await job({ operation: 'Download', pkgId: a3, delivery: 'alternate' })).resultCode, 1200);
+  t.true((await inventory()).delivered.some((d) => d.pkgId === a3), 'delivered, not installed yet');
+  t.is((await job({ operation: 'Install', pkgId: a3 })).resultCode, 1200);
+
+  t.is((await job({ operation: 'Remove', componentId: 'news' })).resultCode, 1200);
+  t.false((await inventory()).deployed.some((d) => d.id === 'news'));
+
+  const broken = await upload(makeAppPackage({ id: 'x', name: 'X', version: '1', noManifest: true }), 'broken', '1');
+  const f1 = await job({ operation: 'DownloadInstall', pkgId: broken, delivery: 'alternate' });
+  t.is(f1.state, 'failed'); t.is(f1.resultCode, 1405);
+  const odd = await upload(new Uint8Array([1, 2, 3, 4]), 'odd', '1', 'application/x-unknown');
+  const f2 = await job({ operation: 'DownloadInstall', pkgId: odd, delivery: 'alternate' });
+  t.is(f2.state, 'failed'); t.is(f2.resultCode, 1413);
+});
