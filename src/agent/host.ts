@@ -7,7 +7,7 @@
 //    argument needs them to be complete when they return;
 //  - asynchronous requests (HTTP, timers, installers) that take a request id and complete by
 //    the host calling back into the agent with an event carrying the same id.
-// The agent never blocks and never keeps a JS stack across an async operation, so the same
+// The agent never blocks and never keeps a JS stack across an asynchronous operation, so the same
 // code runs on QuickJS, Duktape and Espruino-class engines.
 
 import type { Flash } from '../store/api.js';

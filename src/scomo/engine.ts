@@ -39,7 +39,7 @@ import {
 } from './constants.js';
 import type { Operation } from './constants.js';
 
-/** What the engine needs from the agent: the host's async operations, with ids the agent routes back. */
+/** What the engine needs from the agent: the host's asynchronous operations, with ids the agent routes back. */
 export interface ScomoPorts {
   packages: HostPackages;
   nextId(): number;
