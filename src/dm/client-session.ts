@@ -372,10 +372,16 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
 
     const cmds = msg.body.commands;
     let retryAuth = false;
+    let aborted = false;
+    for (let i = 0; i < cmds.length; i++) if (cmds[i].kind === 'Alert' && (cmds[i] as Alert).code === C.AL_SESSION_ABORT) aborted = true;
     for (let i = 0; i < cmds.length; i++) {
       const c = cmds[i];
       if (c.kind !== 'Status') continue;
       if (c.cmdRef.trim() === '0') {
+        // A server that refuses our credentials and aborts has given up: no retry.
+        if (aborted && (c.code === C.ST_INVALID_CREDENTIALS || c.code === C.ST_MISSING_CREDENTIALS)) {
+          return finish(false, 'authentication failed (' + c.code + ')');
+        }
         const r = onHeaderStatus(c);
         if (r === 'fail') {
           return finish(false, c.code === C.ST_INVALID_CREDENTIALS || c.code === C.ST_MISSING_CREDENTIALS

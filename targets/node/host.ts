@@ -91,7 +91,8 @@ export class NodeHost implements Host {
     });
     r.on('timeout', () => r.destroy(new Error('timeout')));
     r.on('error', (e) => {
-      if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, (e as NodeJS.ErrnoException).code ?? e.message));
+      const why = (e as NodeJS.ErrnoException).code ?? e.message;
+      if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, `cannot reach ${url.host}: ${why}`));
     });
     this.requests.set(id, r);
     r.end(req.body ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length) : undefined);

@@ -63,6 +63,21 @@ export async function run(args: string[]): Promise<number> {
   }
   if (dev.notifyPort) process.stdout.write(`listening for package 0 on udp 127.0.0.1:${dev.notifyPort}\n`);
   if (once) {
+    // The first session decides: a failure (no server, refused credentials) ends the run at once
+    // rather than after the retry back-off; a success waits for the jobs it started.
+    const t0 = Date.now();
+    for (;;) {
+      const st = dev.agent.status();
+      if (st.sessions >= 1 && !st.inSession && st.lastSessionOk !== null) break;
+      if (Date.now() - t0 > 120_000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const first = dev.agent.status();
+    if (first.lastSessionOk === false) {
+      await dev.close();
+      process.stderr.write(`scomo device: session failed: ${first.lastError ?? 'unknown reason'}\n`);
+      return 1;
+    }
     try {
       await dev.waitIdle(120_000);
     } catch (e) {

@@ -303,11 +303,15 @@ export function processMessage(prev: SessionState, input: TurnInput): TurnOutput
       }
       st.authFailures++;
       hdrStatus.code = v.code;
-      hdrStatus.chal = challenge(account.authType, nonce);
       effects.push({ type: 'log', message: 'authentication failed: ' + v.reason });
       // After a failed authentication the reply holds only Status commands [facts §2.7].
       refuseAll(v.code);
-      if (st.authFailures >= MAX_AUTH_FAILURES) end('authentication failed ' + st.authFailures + ' times');
+      if (st.authFailures >= MAX_AUTH_FAILURES) {
+        // Giving up: no new challenge, and an explicit abort so the client does not try again
+        // into a session that no longer exists.
+        rb.alert(ALERT_SESSION_ABORT);
+        end('authentication failed ' + st.authFailures + ' times');
+      } else hdrStatus.chal = challenge(account.authType, nonce);
       // Our own Cred still goes along: a client that requires server authentication checks every message.
       return finish(rb.commands, true, st.serverAuth !== 'session');
     }
