@@ -17,7 +17,7 @@ import type { RecordStore } from '../store/api.js';
 import type { ExecRequest, LargeObjectSink } from '../tree/api.js';
 import type { MoPlugin, TreeOp } from '../tree/plugin.js';
 import { DmTree, LOCAL_ID } from '../tree/tree.js';
-import type { HttpRequest, InstallRequest, InstallResult, LogLevel, PackageStorage as HostPackages } from '../agent/host.js';
+import type { Host, InstallRequest, InstallResult, PackageStorage as HostPackages } from '../agent/host.js';
 import type { ClientAlert } from '../dm/types.js';
 import { utf8Encode } from '../codec/utf8.js';
 import { base64Decode } from '../codec/base64.js';
@@ -39,23 +39,17 @@ import {
 } from './constants.js';
 import type { Operation } from './constants.js';
 
-/** What the engine needs from the agent: the host's asynchronous operations, with ids the agent routes back. */
-export interface ScomoPorts {
-  packages: HostPackages;
+/**
+ * What the engine needs from the agent: the host's package storage and asynchronous operations
+ * (ids allocated by the agent, which routes the completions back), plus two agent services.
+ */
+export type ScomoPorts = Pick<Host, 'packages' | 'httpRequest' | 'httpCancel' | 'setTimer' | 'clearTimer' | 'install' | 'componentOp' | 'installStatus' | 'log'> & {
   nextId(): number;
-  httpRequest(id: number, req: HttpRequest): void;
-  httpCancel(id: number): void;
-  setTimer(id: number, ms: number): void;
-  clearTimer(id: number): void;
-  install(id: number, req: InstallRequest): void;
-  componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void;
-  installStatus?(pkgId: string): InstallResult | undefined;
-  log(level: LogLevel, message: string): void;
   /** A final alert is waiting: the agent opens a session when none is open. */
   alertPending(): void;
   /** True when the host supplied a native SHA-256 (used for packages instead of the pure-TS one). */
   nativeSha256?: boolean;
-}
+};
 
 export interface ScomoOptions {
   /** Root of the MO (device-chosen; servers find it by its Type). Default ./SCOMO */
