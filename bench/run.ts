@@ -7,9 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 export interface Figure { value: number; unit?: string; how: string }
 export type BenchOutput = Record<string, Figure>;
-export interface BenchOptions { quick: boolean }
+export interface BenchOptions {
+  quick: boolean;
+  /** Figures of the modules that already ran in this invocation (read-only), e.g. for ratios. */
+  results?: Readonly<BenchOutput>;
+}
 
-const modules = ['./codec.js', './store.js', './dm.js', './device.js', './server.js', './bundle.js'];
+const modules = ['./codec.js', './libwbxml.js', './store.js', './dm.js', './device.js', './server.js', './bundle.js', './fleet.js'];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -25,7 +29,7 @@ async function main(): Promise<void> {
       throw e;
     }
     const t0 = Date.now();
-    const out = await mod.run({ quick });
+    const out = await mod.run({ quick, results: all });
     Object.assign(all, out);
     process.stderr.write(`bench ${m}: ${Object.keys(out).length} figures in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }

@@ -12,8 +12,8 @@ test.before(async () => {
   e = await startEnv();
   await e.srv.addAccount(account());
   await e.srv.addAccount(account({ deviceId: 'dev-b', clientUser: 'b-user' }));
-  e.srv.jobs.store.setRoot(DEV, './SCOMO');
-  e.srv.jobs.store.setRoot('dev-b', './SCOMO');
+  await e.srv.jobs.store.setRoot(DEV, './SCOMO');
+  await e.srv.jobs.store.setRoot('dev-b', './SCOMO');
   pkgId = (await e.upload(new Uint8Array([1, 2, 3]), 'hello', '1.0')).pkgId;
 });
 

@@ -50,7 +50,7 @@ test('XML device, alternate download: DownloadInstall, Deactivate, Activate, Rem
     t.is(j4.state, 'succeeded');
     inv = await inventory(e, 'dev-x');
     t.deepEqual(inv.deployed, []);
-    t.is(e.srv.jobs.store.getRoot('dev-x'), './SCOMO');
+    t.is(await e.srv.jobs.store.getRoot('dev-x'), './SCOMO');
   } finally {
     await dev.close();
     await e.close();

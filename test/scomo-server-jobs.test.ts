@@ -10,13 +10,13 @@ import { account } from './helpers/server-fixtures.js';
 async function env(seedRoot = true): Promise<Env> {
   const e = await startEnv();
   await e.srv.addAccount(account());
-  if (seedRoot) e.srv.jobs.store.setRoot(DEV, './SCOMO');
+  if (seedRoot) await e.srv.jobs.store.setRoot(DEV, './SCOMO');
   return e;
 }
 
 const targetOf = (c: Command): string => ('items' in c ? c.items[0]?.target?.locURI ?? '' : '');
 
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+async function until(f: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const t0 = Date.now();
   while (!(await f())) {
     if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
@@ -164,7 +164,7 @@ test('discovery: the SCOMO root is found by its MO type (not at ./SCOMO), cached
     const s1 = await scriptedSession(e.srv.dm, { answer: (c) => (c.kind === 'Get' ? { code: 200, results: tree } : { code: 200 }) });
     t.is(s1.seen.length, 1);
     t.is(targetOf(s1.seen[0]), './?list=StructData');
-    await until(() => e.srv.jobs.store.getRoot(DEV) === root, 'root cached');
+    await until(async () => (await e.srv.jobs.store.getRoot(DEV)) === root, 'root cached');
     const inv = await e.api<{ deployed: unknown[] }>('GET', `/api/devices/${encodeURIComponent(DEV)}/inventory`);
     t.deepEqual(inv.json.deployed, [{ id: 'com.example.app', name: 'App', version: '3.1', state: 'active' }]);
     await until(async () => (await e.srv.storage.entriesByTag(jobId)).length === 1, 'job entry');
@@ -180,6 +180,7 @@ test('Activate of a component the device does not have fails with a clear error 
   const e = await env();
   try {
     const jobId = (await e.api<{ jobId: string }>('POST', `/api/devices/${encodeURIComponent(DEV)}/jobs`, { operation: 'Activate', componentId: 'nope' })).json.jobId;
+    await until(async () => (await e.srv.storage.queuedEntries(DEV, 10)).length > 0, 'inventory Get queued');
     const s = await scriptedSession(e.srv.dm, { answer: (c) => (c.kind === 'Get' ? { code: 200, results: treeItems('./SCOMO', []) } : { code: 200 }) });
     t.is(targetOf(s.seen[0] as Get), './SCOMO/Inventory?list=StructData');
     await until(async () => (await state(e, jobId)).state === 'failed', 'failed');
@@ -193,7 +194,7 @@ test('Activate of a component the device does not have fails with a clear error 
 test('inventory ?refresh=1 waits for the device session; without one it returns the cached snapshot marked stale', async (t) => {
   const e = await env();
   try {
-    const pending = e.api<{ stale: boolean; deployed: { id: string; state: string }[] }>('GET', `/api/devices/${encodeURIComponent(DEV)}/inventory?refresh=1&timeout=5`);
+    const pending = e.api<{ stale: boolean; deployed: { id: string; state: string }[] }>('GET', `/api/devices/${encodeURIComponent(DEV)}/inventory?refresh=1&timeout=15`);
     await until(async () => (await e.srv.storage.queuedEntries(DEV, 10)).length > 0, 'inventory Get queued');
     const s = await scriptedSession(e.srv.dm, { answer: (c) => (c.kind === 'Get' ? { code: 200, results: treeItems('./SCOMO', [{ node: 'n1', id: 'new', name: 'New', version: '2', active: true }]) } : { code: 200 }) });
     t.is(targetOf(s.seen[0]), './SCOMO/Inventory?list=StructData');
@@ -266,7 +267,7 @@ test('a restart mid-job: queued commands still go out, and the final alert after
 test('Remove with only a pkgId removes the delivered package from its Inventory/Delivered node', async (t) => {
   const e = await env();
   try {
-    e.srv.jobs.store.setInventory(DEV, { root: './SCOMO', updatedAt: 1, deployed: [], delivered: [{ pkgId: 'pkg-1', name: 'a', state: 'delivered', node: 'dnode' }] });
+    await e.srv.jobs.store.setInventory(DEV, { root: './SCOMO', updatedAt: 1, deployed: [], delivered: [{ pkgId: 'pkg-1', name: 'a', state: 'delivered', node: 'dnode' }] });
     const jobId = (await e.api<{ jobId: string }>('POST', `/api/devices/${encodeURIComponent(DEV)}/jobs`, { operation: 'Remove', pkgId: 'pkg-1' })).json.jobId;
     await queued(e, jobId);
     const { seen } = await scriptedSession(e.srv.dm);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { DmServer } from './dm/server.js';
 import { createHttpServer, Route } from './http.js';
 import { openSqliteStorage } from './storage/sqlite.js';
+import { PgStorage } from './storage/postgres.js';
 import type { Storage, Account } from './storage/types.js';
 import { makeAccount, AccountInput } from './accounts.js';
 import { notifyDevice, NotifyOptions, NotifyResult } from './notify.js';
@@ -17,8 +18,10 @@ export interface ServerOptions {
   host?: string;
   /** Default '/dm'. */
   dmPath?: string;
-  /** SQLite data directory (default ./.scomo-data); ignored when `storage` is given. */
+  /** SQLite data directory (default ./.scomo-data); ignored when `storage` or `db` is given. */
   dataDir?: string;
+  /** PostgreSQL URL (postgres://...): storage shared with other server processes instead of SQLite. */
+  db?: string;
   storage?: Storage;
   tls?: { cert: string | Buffer; key: string | Buffer };
   maxBodyBytes?: number;
@@ -43,7 +46,7 @@ export interface RunningServer {
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const storage = opts.storage ?? openSqliteStorage(opts.dataDir ?? '.scomo-data');
+  const storage = opts.storage ?? (opts.db ? await PgStorage.open(opts.db) : openSqliteStorage(opts.dataDir ?? '.scomo-data'));
   const log = opts.log ?? (() => {});
   const dmPath = opts.dmPath ?? '/dm';
   if (!dmPath.startsWith('/')) throw new Error('DM path must start with /');
@@ -89,6 +92,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       if (closed) return;
       closed = true;
       clearInterval(sweep);
+      dm.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections?.();

@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { Route } from './http.js';
 import { checkBearer } from './repo/api-packages.js';
 import type { DownloadStats } from './repo/download-handler.js';
+import type { Storage } from './storage/types.js';
+import type { JobStore } from './scomo/job-store.js';
 
 export const METRICS_PATH = '/metrics';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -57,14 +59,16 @@ export class Counter {
   }
 }
 
+type Rows = Array<{ labels?: Labels; value: number }> | number;
+
 /** A value read when scraped (counters kept elsewhere, e.g. DownloadStats, use type 'counter'). */
 export class CallbackMetric {
   constructor(readonly name: string, readonly help: string, readonly type: 'gauge' | 'counter',
-    private readonly read: () => Array<{ labels?: Labels; value: number }> | number) {}
-  render(): string {
+    private readonly read: () => Rows | Promise<Rows>) {}
+  async render(): Promise<string> {
     let rows: Array<{ labels?: Labels; value: number }>;
     try {
-      const r = this.read();
+      const r = await this.read();
       rows = typeof r === 'number' ? [{ value: r }] : r;
     } catch {
       return ''; // a source that cannot answer is left out of this scrape rather than failing it
@@ -122,7 +126,7 @@ export interface MetricsSources {
   dm: { on(ev: 'session-start', f: (e: { deviceId: string }) => void): unknown; on(ev: 'session-end', f: (e: { reason: string }) => void): unknown; on(ev: 'alert', f: (a: { code: number }) => void): unknown };
   downloads?: DownloadStats;
   /** Current number of jobs per state. */
-  jobCounts?: () => Record<string, number>;
+  jobCounts?: () => Record<string, number> | Promise<Record<string, number>>;
 }
 
 export interface ServerMetrics {
@@ -135,11 +139,29 @@ export interface ServerMetrics {
   route(token: () => string): Route;
   /** A log function that counts DM authentication failures (the DM server reports them only by log line). */
   tapLog(log: (line: string) => void): (line: string) => void;
-  /** Times every method of `obj` in place (sync or async) into the DB latency histogram as {store, op}. */
-  instrument(obj: object, store: string): void;
+  /**
+   * Times the methods `ops` of `obj` in place (sync or async) into the DB latency histogram as
+   * {store, op}. Without `ops`: every method but constructor/close/exclusive/subscribe.
+   */
+  instrument(obj: object, store: string, ops?: readonly string[]): void;
   attach(src: MetricsSources): void;
-  render(): string;
+  render(): Promise<string>;
 }
+
+/** The Storage interface's calls (helpers inside an implementation are not timed on their own). */
+export const STORAGE_OPS = [
+  'getAccount', 'findAccountByUser', 'putAccount', 'updateAccount', 'listAccounts',
+  'getSession', 'findSession', 'putSession', 'deleteSession', 'openSessions', 'staleSessions',
+  'appendChunk', 'readChunks', 'clearChunks',
+  'enqueue', 'getEntry', 'queuedEntries', 'entriesByTag', 'setEntryState', 'sentEntries',
+  'addAlert', 'listAlerts', 'publish',
+] as const satisfies readonly (keyof Storage)[];
+
+/** The JobStore interface's calls (also the package metadata store). */
+export const JOB_STORE_OPS = [
+  'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'takeOrphans',
+  'getRoot', 'setRoot', 'getInventory', 'setInventory', 'getKv', 'setKv', 'get', 'put', 'list',
+] as const satisfies readonly (keyof JobStore)[];
 
 // `[deviceId] authentication failed: ...` — the 'log' effect of dm/session.ts as dm/server.ts prints it.
 const DM_AUTH_FAILED = /^\[[^\]]*\] authentication failed: /;
@@ -182,7 +204,7 @@ export function createServerMetrics(): ServerMetrics {
             res.end(JSON.stringify({ error: 'method not allowed' }));
             return true;
           }
-          const body = m.render();
+          const body = await m.render();
           res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
           res.end(req.method === 'HEAD' ? undefined : body);
           return true;
@@ -201,13 +223,15 @@ export function createServerMetrics(): ServerMetrics {
       };
     },
 
-    instrument(obj, store) {
+    instrument(obj, store, ops) {
       if (instrumented.has(obj)) return;
       instrumented.add(obj);
       const names = new Set<string>();
-      for (let p: object | null = obj; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      if (ops) for (const n of ops) if (typeof (obj as Record<string, unknown>)[n] === 'function') names.add(n);
+      if (!ops) for (let p: object | null = obj; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
         for (const n of Object.getOwnPropertyNames(p)) {
-          if (n === 'constructor' || n === 'close' || n.startsWith('_')) continue;
+          // exclusive() spans a whole unit of work and subscribe() registers a listener: not storage latency.
+          if (n === 'constructor' || n === 'close' || n === 'exclusive' || n === 'subscribe' || n.startsWith('_')) continue;
           const d = Object.getOwnPropertyDescriptor(p, n);
           if (d && typeof d.value === 'function') names.add(n);
         }
@@ -247,12 +271,13 @@ export function createServerMetrics(): ServerMetrics {
       }
       const jc = src.jobCounts;
       if (jc) {
-        callbacks.push(new CallbackMetric('scomo_jobs', 'SCOMO jobs by state.', 'gauge', () => Object.entries(jc()).map(([state, value]) => ({ labels: { state }, value }))));
+        callbacks.push(new CallbackMetric('scomo_jobs', 'SCOMO jobs by state.', 'gauge', async () => Object.entries(await jc()).map(([state, value]) => ({ labels: { state }, value }))));
       }
     },
 
-    render() {
-      return [sessionsStarted, sessionsEnded, authFailures, alerts, ...callbacks, dbLatency, ...processMetrics].map((x) => x.render()).join('');
+    async render() {
+      const parts = await Promise.all([sessionsStarted, sessionsEnded, authFailures, alerts, ...callbacks, dbLatency, ...processMetrics].map((x) => x.render()));
+      return parts.join('');
     },
   };
   return m;
@@ -260,15 +285,18 @@ export function createServerMetrics(): ServerMetrics {
 
 /**
  * Jobs per state (every state present, 0 when none). Uses the store's own count when it has one
- * (a COUNT ... GROUP BY), else tallies its job list.
+ * (a COUNT ... GROUP BY), else tallies its job list. Stores may answer synchronously or not.
  */
-export function jobStateCounts(store: { countByState?(): Record<string, number>; listJobs(deviceId?: string, limit?: number): Array<{ state: string }> }, states: readonly string[]): Record<string, number> {
+export async function jobStateCounts(store: {
+  countByState?(): Record<string, number> | Promise<Record<string, number>>;
+  listJobs(deviceId?: string, limit?: number): Array<{ state: string }> | Promise<Array<{ state: string }>>;
+}, states: readonly string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const s of states) out[s] = 0;
   if (typeof store.countByState === 'function') {
-    for (const [s, n] of Object.entries(store.countByState())) out[s] = n;
+    for (const [s, n] of Object.entries(await store.countByState())) out[s] = n;
     return out;
   }
-  for (const j of store.listJobs(undefined, 10_000_000)) out[j.state] = (out[j.state] ?? 0) + 1;
+  for (const j of await store.listJobs(undefined, 10_000_000)) out[j.state] = (out[j.state] ?? 0) + 1;
   return out;
 }

@@ -7,9 +7,17 @@ import type { Route } from './http.js';
 import { PackageStore } from './repo/package-store.js';
 import { createDownloadHandler, DownloadStats, DOWNLOAD_PREFIX } from './repo/download-handler.js';
 import { createApiPackagesHandler } from './repo/api-packages.js';
-import { JobStore } from './scomo/job-store.js';
+import { SqliteJobStore, JobStore } from './scomo/job-store.js';
+import { PgJobStore } from './scomo/job-store-postgres.js';
+import { PgStorage } from './storage/postgres.js';
 import { ScomoJobs } from './scomo/engine.js';
 import { createApiRoutes } from './api/routes.js';
+import { CampaignEngine } from './campaigns/engine.js';
+import { SqliteCampaignStore } from './campaigns/store-sqlite.js';
+import { createCampaignRoutes } from './api/campaigns.js';
+import { createServerMetrics, jobStateCounts, ServerMetrics, STORAGE_OPS, JOB_STORE_OPS } from './metrics.js';
+import { createConsoleRoute } from './console/route.js';
+import { JOB_STATES } from './scomo/types.js';
 
 export interface ScomoServerOptions extends Omit<ServerOptions, 'routes'> {
   /** Bearer token of the REST API. Default: SCOMO_API_TOKEN, else a random one (see `apiToken` in the result). */
@@ -31,6 +39,8 @@ export interface RunningScomoServer extends RunningServer {
   packages: PackageStore;
   jobs: ScomoJobs;
   downloads: DownloadStats;
+  metrics: ServerMetrics;
+  campaigns: CampaignEngine;
 }
 
 export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<RunningScomoServer> {
@@ -39,18 +49,38 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   const given = opts.apiToken ?? process.env.SCOMO_API_TOKEN;
   const apiToken = given || randomBytes(16).toString('hex');
   if (!given) log(`no --api-token / SCOMO_API_TOKEN given; generated API token: ${apiToken}`);
-  const store = new JobStore(dataDir);
+  // PostgreSQL: one database for the DM storage and the job store, shared with other processes.
+  let pgStorage: PgStorage | undefined;
+  let store: JobStore;
+  if (opts.db && !opts.storage) {
+    pgStorage = await PgStorage.open(opts.db);
+    try {
+      store = await PgJobStore.open(pgStorage);
+    } catch (e) {
+      await pgStorage.close();
+      throw e;
+    }
+  } else {
+    store = new SqliteJobStore(dataDir);
+  }
   const packages = new PackageStore({ dataDir, meta: store, ...(opts.maxUploadBytes ? { maxUploadBytes: opts.maxUploadBytes } : {}) });
   const publicBase = opts.publicUrl?.replace(/\/+$/, '');
   const dl = createDownloadHandler({ store: packages, ...(publicBase ? { publicBase } : {}) });
   const pkgApi = createApiPackagesHandler({ token: apiToken, store: packages, ...(publicBase ? { publicBase } : {}) });
   let jobs: ScomoJobs | undefined;
   let api: Route | undefined;
+  let campaignApi: Route | undefined;
   const notReady = (res: ServerResponse): void => {
     res.writeHead(503, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error: 'server is starting' }));
   };
+  const metrics = createServerMetrics();
+  metrics.instrument(store, 'jobs', JOB_STORE_OPS);
+  const lastSession = new Map<string, number>();
+  let consoleTags: ((deviceId: string) => Promise<string[]>) | undefined;
   const routes: Route[] = [
+    metrics.route(() => apiToken),
+    createConsoleRoute(() => (jobs ? { token: apiToken, jobs, storage: srv.storage, lastSession: (d) => lastSession.get(d), ...(consoleTags ? { tags: consoleTags } : {}) } : undefined)),
     async (req: IncomingMessage, res: ServerResponse, url: URL) => {
       const m = /^\/dl\/(pkg-[0-9a-f]{16})$/.exec(url.pathname);
       if (m && req.method === 'GET' && jobs) {
@@ -61,6 +91,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
       return dl(req, res);
     },
     (req: IncomingMessage, res: ServerResponse) => pkgApi(req, res),
+    async (req, res, url) => (campaignApi ? campaignApi(req, res, url) : false),
     async (req, res, url) => {
       if (api) return api(req, res, url);
       if (url.pathname.startsWith('/api/')) { req.resume(); notReady(res); return true; }
@@ -70,27 +101,46 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   ];
   let srv: RunningServer;
   try {
-    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, ...base } = opts;
-    srv = await startServer({ ...base, dataDir, routes });
+    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, ...base } = opts;
+    srv = await startServer({ ...base, log: metrics.tapLog(log), dataDir, routes, ...(pgStorage ? { storage: pgStorage } : {}) });
   } catch (e) {
-    store.close();
+    await store.close();
+    if (pgStorage) await pgStorage.close();
     throw e;
   }
   const publicUrl = publicBase ?? srv.url;
+  metrics.instrument(srv.storage, 'dm', STORAGE_OPS);
+  srv.dm.on('session-start', (e) => lastSession.set(e.deviceId, Date.now()));
   jobs = new ScomoJobs({
     dm: srv.dm, storage: srv.storage, jobs: store, packages, log,
     notify: (deviceId) => srv.notify(deviceId),
     packageUrl: (pkgId) => publicUrl + DOWNLOAD_PREFIX + pkgId,
   });
-  await jobs.start();
+  try {
+    await jobs.start();
+  } catch (e) {
+    await jobs.close();
+    await srv.close();
+    if (pgStorage) await pgStorage.close();
+    throw e;
+  }
+  metrics.attach({ dm: srv.dm, downloads: dl.stats, jobCounts: () => jobStateCounts(store, JOB_STATES) });
   api = createApiRoutes({ token: apiToken, jobs, storage: srv.storage, log, ...(opts.maxRefreshWaitMs ? { maxRefreshWaitMs: opts.maxRefreshWaitMs } : {}) });
+  const campaignStore = new SqliteCampaignStore(dataDir);
+  const campaigns = new CampaignEngine({ jobs, store: campaignStore, storage: srv.storage, log });
+  await campaigns.start();
+  campaignApi = createCampaignRoutes({ token: apiToken, storage: srv.storage, campaigns, store: campaignStore, jobs, log });
+  consoleTags = (d) => campaignStore.getTags(d);
   const j = jobs;
   return {
     ...srv,
-    apiToken, publicUrl, packages, jobs: j, downloads: dl.stats,
+    apiToken, publicUrl, packages, jobs: j, downloads: dl.stats, metrics, campaigns,
     async close(): Promise<void> {
-      j.close();
+      campaigns.close();
+      await campaignStore.close();
+      await j.close();
       await srv.close();
+      if (pgStorage) await pgStorage.close();
     },
   };
 }

@@ -17,8 +17,12 @@ export interface Env {
   close(): Promise<void>;
 }
 
+/** Runs the same suites on PostgreSQL: test/pg-*.test.ts sets `database` (one database per data directory). */
+export const dbBackend: { database?: (dataDir: string) => Promise<string> } = {};
+
 export async function startEnv(over: Partial<ScomoServerOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'scomo-srv-'))): Promise<Env> {
-  const srv = await startScomoServer({ port: 0, host: '127.0.0.1', dataDir: dir, apiToken: TOKEN, ...over });
+  const db = dbBackend.database ? await dbBackend.database(dir) : undefined;
+  const srv = await startScomoServer({ port: 0, host: '127.0.0.1', dataDir: dir, apiToken: TOKEN, ...(db ? { db } : {}), ...over });
   const api = async <T,>(method: string, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; json: T }> => {
     const go = (): Promise<Response> => fetch(srv.url + path, {
       method, headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },

@@ -7,7 +7,8 @@ import type { Command, Item, Status, SyncML, Cred, Results } from '../../src/cod
 import { decodeMessage, encodeMessage, contentTypeFor, SERVER_LIMITS } from '../../src/codec/index.js';
 import { basicCred, md5Digest, hmacMac, formatHmacHeader, AUTH_MD5, AUTH_BASIC } from '../../src/dm/credentials.js';
 import { base64Decode } from '../../src/codec/base64.js';
-import { openSqliteStorage, SqliteStorage } from '../../src/server/storage/sqlite.js';
+import { openSqliteStorage } from '../../src/server/storage/sqlite.js';
+import type { Storage } from '../../src/server/storage/types.js';
 import { DmServer } from '../../src/server/dm/server.js';
 import { makeAccount, AccountInput } from '../../src/server/accounts.js';
 
@@ -17,9 +18,12 @@ export function tempDir(prefix = 'scomo-server-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function newServer(accounts: AccountInput[] = []): Promise<{ dm: DmServer; storage: SqliteStorage; dir: string }> {
+/** Runs the same suites on another Storage backend: test/pg-*.test.ts sets `open` before importing one. */
+export const storageBackend: { open?: () => Promise<Storage> } = {};
+
+export async function newServer(accounts: AccountInput[] = []): Promise<{ dm: DmServer; storage: Storage; dir: string }> {
   const dir = tempDir();
-  const storage = openSqliteStorage(dir);
+  const storage = storageBackend.open ? await storageBackend.open() : openSqliteStorage(dir);
   for (const a of accounts) {
     const acc = makeAccount(a);
     if (typeof acc === 'string') throw new Error(acc);

@@ -64,7 +64,7 @@ export function createApiRoutes(o: ApiOptions): Route {
       if (segs.length === 1) {
         if (m === 'GET') {
           const dev = url.searchParams.get('deviceId') ?? undefined;
-          sendJson(res, 200, { jobs: o.jobs.listJobs(dev, limitOf(url)).map(jobView) });
+          sendJson(res, 200, { jobs: (await o.jobs.listJobs(dev, limitOf(url))).map(jobView) });
           return;
         }
         if (m !== 'POST') methodNotAllowed('GET, POST');
@@ -99,7 +99,7 @@ export function createApiRoutes(o: ApiOptions): Route {
       }
       if (segs.length === 2) {
         if (m !== 'GET') methodNotAllowed('GET');
-        const j = o.jobs.getJob(decodeSeg(segs[1]));
+        const j = await o.jobs.getJob(decodeSeg(segs[1]));
         if (!j) throw new HttpError(404, `no job ${decodeSeg(segs[1])}`);
         const progress = j.state === 'accepted' ? o.jobs.progress(j.jobId) : undefined;
         sendJson(res, 200, { ...jobView(j), ...(progress ? { progress } : {}) });
@@ -110,10 +110,11 @@ export function createApiRoutes(o: ApiOptions): Route {
       if (segs.length === 1) {
         if (m !== 'GET') methodNotAllowed('GET');
         const accs = await o.storage.listAccounts();
+        const roots = await Promise.all(accs.map((a) => o.jobs.store.getRoot(a.deviceId)));
         sendJson(res, 200, {
-          devices: accs.map((a) => ({
+          devices: accs.map((a, i) => ({
             deviceId: a.deviceId, ...(a.notifyHost ? { notifyHost: a.notifyHost } : {}), ...(a.notifyPort ? { notifyPort: a.notifyPort } : {}),
-            ...(o.jobs.store.getRoot(a.deviceId) ? { scomoRoot: o.jobs.store.getRoot(a.deviceId) } : {}),
+            ...(roots[i] ? { scomoRoot: roots[i] } : {}),
             updatedAt: new Date(a.updatedAt).toISOString(),
           })),
         });
@@ -126,7 +127,7 @@ export function createApiRoutes(o: ApiOptions): Route {
       if (segs.length === 3 && segs[2] === 'jobs') {
         if (m === 'GET') {
           await known();
-          sendJson(res, 200, { jobs: o.jobs.listJobs(deviceId, limitOf(url)).map(jobView) });
+          sendJson(res, 200, { jobs: (await o.jobs.listJobs(deviceId, limitOf(url))).map(jobView) });
           return;
         }
         if (m !== 'POST') methodNotAllowed('GET, POST');

@@ -8,6 +8,8 @@ const commands: Record<string, { file: string; help: string }> = {
   device: { file: './device.js', help: 'device --server <url> --id <deviceId> ...   run the emulated device' },
   package: { file: './package.js', help: 'package upload <file> --name N --version V   upload a package' },
   job: { file: './job.js', help: 'job create|show|wait ...   manage SCOMO jobs' },
+  campaign: { file: './campaign.js', help: 'campaign create|show|list|pause|resume|cancel|wait ...   roll out in waves' },
+  simulate: { file: './simulate.js', help: 'simulate --server <url> --devices N [--prefix sim-]   run a simulated fleet' },
   inventory: { file: './inventory.js', help: 'inventory <deviceId>   show a device\'s software inventory' },
 };
 

@@ -3,15 +3,18 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, optInt, optString, UsageError } from './args.js';
 import { startScomoServer } from '../scomo-server.js';
 
-const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm] [--data DIR] [--tls-cert F --tls-key F]\n' +
+const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm] [--data DIR] [--db postgres://...] [--tls-cert F --tls-key F]\n' +
   '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--quiet]\n' +
+  '  --data DIR        package files, and the SQLite databases unless --db is given (default ./.scomo-data)\n' +
+  '  --db URL          PostgreSQL instead of SQLite (postgres://user@host:port/db); several server\n' +
+  '                    processes may share it (give them one --data directory for the package files)\n' +
   '  --api-token T     bearer token of the REST API (default: $SCOMO_API_TOKEN, else a random one, printed)\n' +
   '  --public-url URL  base URL devices use to download packages (default: the server\'s own URL)\n';
 
 export async function run(args: string[]): Promise<number> {
   let p;
   try {
-    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
+    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', db: 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(USAGE); return 0; }
     if (p.positional.length) throw new UsageError('unexpected argument ' + p.positional[0]);
     const port = optInt(p, 'port', 8080);
@@ -33,6 +36,8 @@ export async function run(args: string[]): Promise<number> {
     const maxMsgSize = optInt(p, 'max-msg-size', 4 * 1024 * 1024);
     if (maxMsgSize < 1024 || maxMsgSize > 16 * 1024 * 1024) throw new UsageError('--max-msg-size must be 1024..16777216');
     const dataDir = optString(p, 'data') ?? '.scomo-data';
+    const db = optString(p, 'db');
+    if (db !== undefined && !/^postgres(ql)?:\/\//i.test(db)) throw new UsageError('--db must be a postgres:// URL');
     const quiet = !!p.opts.quiet;
     const log = (line: string): void => { if (!quiet) process.stdout.write(`${new Date().toISOString()} ${line}\n`); };
     let srv;
@@ -42,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
       if (publicUrl) { try { new URL(publicUrl); } catch { throw new UsageError('--public-url is not a URL: ' + publicUrl); } }
       srv = await startScomoServer({
         port, host: optString(p, 'host') ?? '0.0.0.0', dmPath, dataDir, log, maxMsgSize, ...(tls ? { tls } : {}),
-        ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}),
+        ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}), ...(db ? { db } : {}),
       });
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -51,7 +56,7 @@ export async function run(args: string[]): Promise<number> {
     }
     srv.dm.on('alert', (a) => log(`[${a.deviceId}] alert ${a.code}${a.correlator ? ' correlator ' + a.correlator : ''}`));
     srv.dm.on('session-start', (s) => log(`[${s.deviceId}] session started`));
-    process.stdout.write(`scomo server listening on ${srv.dmUrl} (data: ${dataDir}; REST API and downloads on ${srv.url})\n`);
+    process.stdout.write(`scomo server listening on ${srv.dmUrl} (data: ${dataDir}${db ? '; database: ' + db.replace(/\/\/[^@/]*@/, '//') : ''}; REST API and downloads on ${srv.url})\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGINT', stop);

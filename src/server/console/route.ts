@@ -9,6 +9,7 @@ import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { Storage } from '../storage/types.js';
 import type { ScomoJobs } from '../scomo/engine.js';
 import { JOB_STATES } from '../scomo/types.js';
+import { jobStateCounts } from '../metrics.js';
 
 export const CONSOLE_PREFIX = '/console/';
 
@@ -23,7 +24,8 @@ const FILES: Record<string, { file: string; type: string }> = {
 // Everything the page loads comes from this server; the token never leaves it.
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/** Most devices the fleet summary returns at once (`?limit=`, `?offset=`). */
+/** Devices the fleet summary returns at once (`?limit=`, `?offset=`, `?q=` filters by id or tag). */
+export const FLEET_PAGE_DEFAULT = 200;
 export const FLEET_PAGE_MAX = 1000;
 
 export interface ConsoleDeps {
@@ -32,6 +34,8 @@ export interface ConsoleDeps {
   storage: Storage;
   /** Last session start per device (ms), when the server tracks it. */
   lastSession?: (deviceId: string) => number | undefined;
+  /** Device tags (the campaign store), when campaigns are on. */
+  tags?: (deviceId: string) => Promise<string[]>;
 }
 
 function staticDir(): URL {
@@ -88,29 +92,39 @@ export function createConsoleRoute(deps: () => ConsoleDeps | undefined): Route {
 }
 
 async function fleetSummary(d: ConsoleDeps, url: URL): Promise<Record<string, unknown>> {
-  const limit = Math.min(FLEET_PAGE_MAX, Math.max(1, Number(url.searchParams.get('limit')) || FLEET_PAGE_MAX));
-  const offset = Math.max(0, Number(url.searchParams.get('offset')) || 0);
-  const accounts = (await d.storage.listAccounts()).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
-  const totals: Record<string, number> = {};
-  for (const s of JOB_STATES) totals[s] = 0;
-  const devices = accounts.slice(offset, offset + limit).map((a) => {
-    const jobs: Record<string, number> = {};
-    for (const j of d.jobs.listJobs(a.deviceId, 10_000)) {
-      jobs[j.state] = (jobs[j.state] ?? 0) + 1;
-      totals[j.state] = (totals[j.state] ?? 0) + 1;
+  const limit = Math.min(FLEET_PAGE_MAX, Math.max(1, Math.floor(Number(url.searchParams.get('limit'))) || FLEET_PAGE_DEFAULT));
+  const offset = Math.max(0, Math.floor(Number(url.searchParams.get('offset'))) || 0);
+  const q = (url.searchParams.get('q') ?? '').trim().toLowerCase();
+  let accounts = (await d.storage.listAccounts()).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  const tagCache = new Map<string, string[]>();
+  const tagsOf = async (id: string): Promise<string[] | undefined> => {
+    if (!d.tags) return undefined;
+    let t = tagCache.get(id);
+    if (!t) { t = await d.tags(id); tagCache.set(id, t); }
+    return t;
+  };
+  if (q) {
+    const keep = [];
+    for (const a of accounts) {
+      if (a.deviceId.toLowerCase().includes(q) || ((await tagsOf(a.deviceId)) ?? []).some((t) => t.toLowerCase().includes(q))) keep.push(a);
     }
-    const inv = d.jobs.store.getInventory(a.deviceId);
+    accounts = keep;
+  }
+  const devices = [];
+  for (const a of accounts.slice(offset, offset + limit)) {
+    const jobs: Record<string, number> = {};
+    for (const j of await d.jobs.listJobs(a.deviceId, 10_000)) jobs[j.state] = (jobs[j.state] ?? 0) + 1;
+    const inv = await d.jobs.store.getInventory(a.deviceId);
     const session = d.lastSession?.(a.deviceId);
-    const tags = (a as unknown as { tags?: unknown }).tags;
-    return {
+    const tags = await tagsOf(a.deviceId);
+    devices.push({
       deviceId: a.deviceId,
-      ...(Array.isArray(tags) ? { tags } : {}),
+      ...(tags ? { tags } : {}),
       lastSeen: new Date(Math.max(session ?? 0, a.updatedAt)).toISOString(),
-      ...(session ? { lastSession: new Date(session).toISOString() } : {}),
       deployed: inv ? inv.deployed.length : null,
       inventoryAt: inv ? new Date(inv.updatedAt).toISOString() : null,
       jobs,
-    };
-  });
-  return { total: accounts.length, offset, limit, devices, jobTotals: totals };
+    });
+  }
+  return { total: accounts.length, offset, limit, devices, jobTotals: await jobStateCounts(d.jobs.store, JOB_STATES) };
 }

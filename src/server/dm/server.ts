@@ -4,12 +4,13 @@
 // repeated MsgID, expiring abandoned sessions, and telling subscribers about alerts and about
 // queued commands whose statuses came back.
 import { EventEmitter } from 'node:events';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes, createHash } from 'node:crypto';
 import type { Command, SyncML } from '../../codec/model.js';
 import { decodeMessage, encodeMessage, contentTypeFor, encodingFromContentType, formatCodecError, SERVER_LIMITS } from '../../codec/index.js';
 import { utf8Decode } from '../../codec/utf8.js';
 import { toJson, fromJson } from '../storage/json.js';
-import type { Account, AccountPatch, CommandOutcome, QueueEntry, ReceivedAlert, Storage, StoredSession } from '../storage/types.js';
+import type { Account, AccountPatch, CommandOutcome, QueueEntry, ReceivedAlert, Storage, StorageEvent, StoredSession } from '../storage/types.js';
 import { claimedUser, newNonce } from './auth.js';
 import { Effect, SessionState, isSessionStart, newSessionState, processMessage, closeState } from './session.js';
 
@@ -74,6 +75,10 @@ export class DmServer extends EventEmitter<DmServerEvents> {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly waiters = new Map<number, Array<(e: QueueEntry) => void>>();
   private readonly entryCache = new Map<number, QueueEntry>();
+  /** Events of the unit of work in progress (shared stores): fired once it has committed. */
+  private readonly pending = new AsyncLocalStorage<Array<() => void>>();
+  private readonly offEvents: (() => void) | undefined;
+  private readonly waiterPoll: NodeJS.Timeout | undefined;
 
   constructor(opts: DmServerOptions) {
     super();
@@ -82,6 +87,68 @@ export class DmServer extends EventEmitter<DmServerEvents> {
     this.entriesPerSession = opts.entriesPerSession ?? 20;
     this.sessionTtlMs = opts.sessionTtlMs ?? 10 * 60 * 1000;
     this.maxMsgSize = opts.maxMsgSize;
+    // Several processes on one store: a session may be continued by any of them, so the process
+    // that queued a command learns its outcome from the others (and, should an event be lost,
+    // from a slow poll of the entries it waits for).
+    if (this.storage.shared && this.storage.subscribe) {
+      this.offEvents = this.storage.subscribe((e) => { void this.remoteEvent(e); });
+      this.waiterPoll = setInterval(() => { void this.pollWaiters(); }, 1000);
+      this.waiterPoll.unref();
+    }
+  }
+
+  /** Stops listening to other processes (the storage stays open). */
+  close(): void {
+    this.offEvents?.();
+    if (this.waiterPoll) clearInterval(this.waiterPoll);
+  }
+
+  private async remoteEvent(e: StorageEvent): Promise<void> {
+    try {
+      if (e.type === 'command-done' && typeof e.id === 'number') {
+        const entry = await this.storage.getEntry(e.id);
+        if (entry && entry.state === 'done') { this.emit('command-done', entry); this.resolveWaiters(entry); }
+      } else if (e.type === 'alert' && typeof e.id === 'number' && e.deviceId !== undefined) {
+        const a = (await this.storage.listAlerts(e.deviceId, e.id - 1)).find((x) => x.id === e.id);
+        if (a) this.emit('alert', a);
+      }
+    } catch (err) {
+      this.log('event from another process could not be handled: ' + String(err));
+    }
+  }
+
+  private polling = false;
+
+  private async pollWaiters(): Promise<void> {
+    if (this.polling || !this.waiters.size) return;
+    this.polling = true;
+    const ids = [...this.waiters.keys()];
+    try {
+      if (this.storage.doneEntries) {
+        for (let i = 0; i < ids.length; i += 1000) for (const e of await this.storage.doneEntries(ids.slice(i, i + 1000))) this.resolveWaiters(e);
+        return;
+      }
+      for (const id of ids) {
+        const e = await this.storage.getEntry(id);
+        if (e && e.state === 'done') this.resolveWaiters(e);
+      }
+    } catch { /* the store is closing or unreachable: next round */ } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Emits now, or after the current unit of work commits; tells other processes too. */
+  private fire<K extends keyof DmServerEvents>(ev: K, ...args: DmServerEvents[K]): void {
+    const list = this.pending.getStore();
+    const go = (): void => {
+      (this.emit as (e: K, ...a: DmServerEvents[K]) => boolean)(ev, ...args);
+      if (ev === 'command-done') this.resolveWaiters(args[0] as QueueEntry);
+    };
+    if (list) list.push(go); else go();
+  }
+
+  private async tell(e: StorageEvent): Promise<void> {
+    if (this.storage.shared && this.storage.publish) await this.storage.publish(e);
   }
 
   /**
@@ -116,7 +183,7 @@ export class DmServer extends EventEmitter<DmServerEvents> {
     }));
     await this.storage.setEntryState(id, 'done', cancelled(e.commands));
     const done = await this.storage.getEntry(id);
-    if (done) { this.emit('command-done', done); this.resolveWaiters(done); }
+    if (done) { await this.tell({ type: 'command-done', id, deviceId: done.deviceId }); this.fire('command-done', done); }
     return true;
   }
 
@@ -142,7 +209,17 @@ export class DmServer extends EventEmitter<DmServerEvents> {
   /** Serialises work under one key (a device, or a session being expired). */
   private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const st = this.storage;
+    const work = st.exclusive
+      ? async (): Promise<T> => {
+        // Across processes: one transaction under a lock on the key; events once it committed.
+        const events: Array<() => void> = [];
+        const r = await this.pending.run(events, () => st.exclusive!(key, fn));
+        for (const go of events) go();
+        return r;
+      }
+      : fn;
+    const run = prev.then(work, work);
     const tail = run.then(() => undefined, () => undefined);
     this.locks.set(key, tail);
     try {
@@ -221,8 +298,9 @@ export class DmServer extends EventEmitter<DmServerEvents> {
     const entries: Record<string, QueueEntry> = {};
     const want = new Set<number>(Object.keys(state.entries).map(Number));
     for (const id of want) {
-      const e = this.entryCache.get(id) ?? (await this.storage.getEntry(id));
-      if (e) { entries[String(id)] = e; this.entryCache.set(id, e); }
+      // Shared store: another process may have changed the entry; always read it.
+      const e = (this.storage.shared ? undefined : this.entryCache.get(id)) ?? (await this.storage.getEntry(id));
+      if (e) { entries[String(id)] = e; if (!this.storage.shared) this.entryCache.set(id, e); }
     }
     const available: number[] = [];
     if (account) {
@@ -240,7 +318,7 @@ export class DmServer extends EventEmitter<DmServerEvents> {
     if (out.body.length === 0) return textResponse(500, 'could not encode the reply');
     if (account && !state.authenticated && out.state.authenticated) {
       await this.supersedeSessions(deviceId, state.key);
-      this.emit('session-start', { deviceId, key: state.key });
+      this.fire('session-start', { deviceId, key: state.key });
       // Until the device reports where it listens, package 0 goes to the address it connects from.
       if (!account.notifyHost && req.remoteAddress) out.effects.push({ type: 'account', patch: { notifyHost: req.remoteAddress.replace(/^::ffff:/, '') } });
     }
@@ -302,7 +380,7 @@ export class DmServer extends EventEmitter<DmServerEvents> {
         case 'entry-sent': {
           await this.storage.setEntryState(ef.entryId, 'sent');
           const e = entries[String(ef.entryId)];
-          if (e) this.entryCache.set(e.id, e);
+          if (e && !this.storage.shared) this.entryCache.set(e.id, e);
           break;
         }
         case 'entry-requeue':
@@ -314,8 +392,8 @@ export class DmServer extends EventEmitter<DmServerEvents> {
           this.entryCache.delete(ef.entryId);
           const e = await this.storage.getEntry(ef.entryId);
           if (e) {
-            this.emit('command-done', e);
-            this.resolveWaiters(e);
+            await this.tell({ type: 'command-done', id: e.id, deviceId: e.deviceId });
+            this.fire('command-done', e);
           }
           break;
         }
@@ -324,7 +402,8 @@ export class DmServer extends EventEmitter<DmServerEvents> {
             deviceId, code: ef.code, items: ef.items, sessionKey: state.key, receivedAt: Date.now(),
             ...(ef.correlator !== undefined ? { correlator: ef.correlator } : {}),
           });
-          this.emit('alert', a);
+          await this.tell({ type: 'alert', id: a.id, deviceId: a.deviceId });
+          this.fire('alert', a);
           break;
         }
         case 'devinfo': {
@@ -346,7 +425,7 @@ export class DmServer extends EventEmitter<DmServerEvents> {
           break;
         case 'ended':
           this.log(`[${deviceId}] session ${state.sessionId} ended: ${ef.reason}`);
-          this.emit('session-end', { deviceId, key: state.key, reason: ef.reason });
+          this.fire('session-end', { deviceId, key: state.key, reason: ef.reason });
           break;
       }
     }

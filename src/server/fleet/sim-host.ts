@@ -118,6 +118,8 @@ export interface SimHostOptions {
   flashBytes?: number;
   blockBytes?: number;
   log?: (level: LogLevel, message: string) => void;
+  /** Slow link: response bodies arrive at most this fast (bytes/s); default unlimited. */
+  bytesPerSecond?: number;
   /** Called after every HTTP response of this device (latency bookkeeping). */
   onHttp?: (ms: number, status: number) => void;
 }
@@ -162,8 +164,10 @@ export class SimHost implements Host {
       const h: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
       this.deliver((a) => a.onHttpResponse(id, res.statusCode ?? 0, h));
+      const bps = this.o.bytesPerSecond;
       res.on('data', (c: Buffer) => {
         if (this.requests.has(id)) this.deliver((a) => a.onHttpChunk(id, new Uint8Array(c.buffer, c.byteOffset, c.length)));
+        if (bps) { res.pause(); setTimeout(() => res.resume(), (c.length / bps) * 1000); }
       });
       res.on('end', () => { if (this.requests.delete(id)) this.deliver((a) => a.onHttpEnd(id)); });
       res.on('error', (e) => { if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, e.message)); });

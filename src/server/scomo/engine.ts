@@ -16,7 +16,7 @@ import type { DmServer } from '../dm/server.js';
 import type { CommandOutcome, QueueEntry, ReceivedAlert, Storage } from '../storage/types.js';
 import type { PackageStore } from '../repo/package-store.js';
 import type { PackageMeta } from '../repo/meta-store.js';
-import { JobStore } from './job-store.js';
+import type { JobStore } from './job-store.js';
 import { DISCOVERY_URI, PackageRef, alternateDownload, dmDelivery, execCmd, getCmd, inventoryUri, jobNodeName } from './plan.js';
 import { DEFAULT_ROOT, findScomoRoot, isSuccessCode, parseComponentRequest, parseInventory, parseOperationComplete, OperationComplete } from './parse.js';
 import { Delivery, Inventory, Job, JobOperation, JobOrigin, JobState, OPERATIONS, isTerminal, stateRank } from './types.js';
@@ -55,6 +55,8 @@ const ALERT_CURSOR = 'alert-cursor';
 const IN_FLIGHT_WAIT_MS = 5000;
 const IN_FLIGHT_FRESH_MS = 30_000;
 const MAX_ID = 256;
+/** Shared store: how often a process looks for jobs of a dead process and for missed alerts. */
+const SWEEP_MS = 1000;
 
 function newJobId(): string {
   return 'job-' + randomBytes(6).toString('hex');
@@ -79,6 +81,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   private readonly progressOf = new Map<string, { done: number; total: number }>();
   private closed = false;
   private readonly unsubscribers: Array<() => void> = [];
+  private sweep: NodeJS.Timeout | undefined;
 
   constructor(opts: ScomoJobsOptions) {
     super();
@@ -101,31 +104,59 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     dm.on('command-done', onDone);
     dm.on('session-start', onSession);
     this.unsubscribers.push(() => dm.off('alert', onAlert), () => dm.off('command-done', onDone), () => dm.off('session-start', onSession));
-    if (this.o.jobs.getKv(ALERT_CURSOR) === undefined) {
+    if ((await this.o.jobs.getKv(ALERT_CURSOR)) === undefined) {
       // A fresh job store next to an old DM store: alerts received before it are not ours.
       const all = await this.o.storage.listAlerts();
-      this.o.jobs.setKv(ALERT_CURSOR, String(all.length ? all[all.length - 1].id : 0));
+      await this.o.jobs.setKv(ALERT_CURSOR, String(all.length ? all[all.length - 1].id : 0));
     }
     this.queueAlertWork();
     await this.alertChain;
-    for (const j of this.o.jobs.activeJobs()) {
-      if (j.state === 'accepted') continue; // waits for its final alert only
-      void this.run(j.jobId);
+    await this.resumeOrphans();
+    if (this.o.jobs.shared) {
+      // Other processes share the store: another's job events, and the jobs of a process that
+      // died (its owner lock is gone), and alerts whose nudge was lost.
+      const storage = this.o.storage;
+      if (storage.subscribe) {
+        const off = storage.subscribe((e) => {
+          if (e.type !== 'job' || typeof e.id !== 'string' || this.closed) return;
+          void Promise.resolve(this.o.jobs.getJob(e.id)).then((j) => { if (j && !this.closed) this.emit('job', j); }, () => {});
+        });
+        this.unsubscribers.push(off);
+      }
+      this.sweep = setInterval(() => {
+        if (this.closed) return;
+        this.queueAlertWork();
+        this.resumeOrphans().catch((e: unknown) => this.log('taking over jobs failed: ' + String(e)));
+      }, SWEEP_MS);
+      this.sweep.unref();
     }
   }
 
-  close(): void {
-    this.closed = true;
-    for (const off of this.unsubscribers.splice(0)) off();
-    this.o.jobs.close();
+  /** Runs the unfinished jobs nobody runs (all of them at start; on a shared store, a dead process's). */
+  private async resumeOrphans(): Promise<void> {
+    for (const j of await this.o.jobs.takeOrphans()) {
+      if (this.closed) return;
+      if (this.o.jobs.shared) this.log(`[${j.deviceId}] job ${j.jobId} taken over from a stopped server process`);
+      if (j.state === 'accepted') continue; // waits for its final alert only
+      void this.run(j.jobId);
+      // Its process may have died before the device was woken.
+      if (this.o.jobs.shared && (j.state === 'queued' || j.state === 'notified')) void this.kick(j.deviceId);
+    }
   }
 
-  getJob(jobId: string): Job | undefined {
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sweep) clearInterval(this.sweep);
+    for (const off of this.unsubscribers.splice(0)) off();
+    await this.o.jobs.close();
+  }
+
+  async getJob(jobId: string): Promise<Job | undefined> {
     if (typeof jobId !== 'string' || jobId.length > MAX_ID) return undefined;
     return this.o.jobs.getJob(jobId);
   }
 
-  listJobs(deviceId?: string, limit?: number): Job[] {
+  async listJobs(deviceId?: string, limit?: number): Promise<Job[]> {
     return this.o.jobs.listJobs(deviceId, limit);
   }
 
@@ -143,7 +174,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     };
     if (v.pkgId !== undefined) job.pkgId = v.pkgId;
     if (v.componentId !== undefined) job.componentId = v.componentId;
-    this.o.jobs.putJob(job);
+    await this.o.jobs.putJob(job);
     this.log(`[${deviceId}] job ${jobId} ${job.operation} created (${origin})`);
     this.emit('job', job);
     void this.run(jobId);
@@ -190,7 +221,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
    * commands, and a deployed component is changed with another job.
    */
   async cancel(jobId: string): Promise<{ ok: true; job: Job } | { ok: false; status: number; error: string }> {
-    const j = this.getJob(jobId);
+    const j = await this.getJob(jobId);
     if (!j) return { ok: false, status: 404, error: `no job ${jobId}` };
     if (isTerminal(j.state)) return { ok: false, status: 409, error: `job ${jobId} already ${j.state}` };
     if (!j.operation.startsWith('Download') || j.delivery !== 'alternate' || j.state !== 'accepted' || !j.root) {
@@ -208,12 +239,17 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
    * counts toward the accepted alternate-download jobs of that package (in memory only).
    */
   trackDownload(pkgId: string, res: import('node:http').ServerResponse, rangeHeader: string | undefined, total: number): void {
-    const jobs = this.o.jobs.activeJobs().filter((j) => j.pkgId === pkgId && j.delivery === 'alternate' && j.state === 'accepted');
-    if (!jobs.length) return;
+    // The jobs are looked up while the response already counts its bytes (the store may be async).
+    let jobs: Job[] = [];
     const m = /^bytes=([0-9]+)-/.exec(rangeHeader ?? '');
     let done = m ? Number(m[1]) : 0;
     const set = (): void => { for (const j of jobs) this.progressOf.set(j.jobId, { done: Math.min(done, total), total }); };
-    set();
+    const found = (all: Job[]): void => {
+      jobs = all.filter((j) => j.pkgId === pkgId && j.delivery === 'alternate' && j.state === 'accepted');
+      set();
+    };
+    const all = this.o.jobs.activeJobs();
+    if (Array.isArray(all)) found(all); else all.then(found, () => {});
     const write = res.write.bind(res) as (...a: unknown[]) => boolean;
     const count = (chunk: unknown): void => {
       if (chunk && typeof chunk !== 'function') { done += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length; set(); }
@@ -230,64 +266,64 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
 
   // ---- running jobs ----
 
-  private save(j: Job): void {
+  private async save(j: Job): Promise<void> {
     if (this.closed) return;
     j.updatedAt = Date.now();
-    this.o.jobs.putJob(j);
+    await this.o.jobs.putJob(j);
     this.emit('job', j);
   }
 
   /** Moves a job forward (never back); terminal states are final. */
-  private advance(j: Job, state: JobState, patch: Partial<Job> = {}): boolean {
+  private async advance(j: Job, state: JobState, patch: Partial<Job> = {}): Promise<boolean> {
     if (isTerminal(j.state) || stateRank(state) <= stateRank(j.state)) return false;
     Object.assign(j, patch);
     j.state = state;
     const now = Date.now();
     j.history.push({ state, at: now });
     if (isTerminal(state)) { j.finishedAt = now; this.progressOf.delete(j.jobId); }
-    this.save(j);
+    await this.save(j);
     this.log(`[${j.deviceId}] job ${j.jobId} ${state}${j.resultCode !== undefined && j.resultCode !== null ? ' (' + j.resultCode + ')' : ''}${j.error && state === 'failed' ? ': ' + j.error : ''}`);
     if (isTerminal(state)) this.afterOutcome(j.deviceId);
     return true;
   }
 
-  private fail(j: Job, error: string, status?: number): void {
-    this.advance(j, 'failed', { resultCode: null, error, ...(status !== undefined ? { status } : {}) });
+  private async fail(j: Job, error: string, status?: number): Promise<void> {
+    await this.advance(j, 'failed', { resultCode: null, error, ...(status !== undefined ? { status } : {}) });
   }
 
   private async run(jobId: string): Promise<void> {
     if (this.running.has(jobId) || this.closed) return;
     this.running.add(jobId);
     try {
-      let j = this.o.jobs.getJob(jobId);
+      let j = await this.o.jobs.getJob(jobId);
       if (!j || isTerminal(j.state)) return;
       if (j.entryId === undefined) {
         // A crash between queueing and saving the entry id leaves the entry findable by its tag.
         const prior = await this.o.storage.entriesByTag(jobId);
         if (prior.length) {
           j.entryId = prior[0].id;
-          this.save(j);
+          await this.save(j);
         } else {
           const plan = await this.plan(j);
-          j = this.o.jobs.getJob(jobId);
+          j = await this.o.jobs.getJob(jobId);
           if (!j || isTerminal(j.state) || this.closed) return;
-          if ('error' in plan) { this.fail(j, plan.error); return; }
+          if ('error' in plan) { await this.fail(j, plan.error); return; }
           const h = await this.o.dm.queueCommands(j.deviceId, plan.commands, { tag: jobId });
           j.entryId = h.id;
           j.root = plan.root;
           if (plan.execUri) j.execUri = plan.execUri;
-          this.save(j);
+          await this.save(j);
           void this.kick(j.deviceId);
         }
       }
       const entry = await this.o.dm.waitForEntry(j.entryId!);
-      this.onJobEntry(entry);
+      await this.onJobEntry(entry);
     } catch (e) {
       if (this.closed) return; // the store went away under a job in flight; it resumes at the next start
       this.log(`job ${jobId}: ${(e as Error).message}`);
       try {
-        const j = this.o.jobs.getJob(jobId);
-        if (j) this.fail(j, 'server error while preparing the job: ' + (e as Error).message);
+        const j = await this.o.jobs.getJob(jobId);
+        if (j) await this.fail(j, 'server error while preparing the job: ' + (e as Error).message);
       } catch { /* store unusable: the job stays as it was and resumes at the next start */ }
     } finally {
       this.running.delete(jobId);
@@ -348,15 +384,15 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
 
   /** The cached inventory if it satisfies `has`, else a fresh one (when `mustRefresh` or none cached). */
   private async inventoryWith(deviceId: string, has: (i: Inventory) => boolean, mustRefresh: boolean): Promise<Inventory | undefined> {
-    const cached = this.o.jobs.getInventory(deviceId);
+    const cached = await this.o.jobs.getInventory(deviceId);
     if (cached && (has(cached) || !mustRefresh)) return cached;
     return this.refreshInventory(deviceId);
   }
 
   /** Outcome of the job's own queue entry: a refused command fails it; the Exec's 202 accepts it. */
-  private onJobEntry(e: QueueEntry): void {
+  private async onJobEntry(e: QueueEntry): Promise<void> {
     if (!e.tag) return;
-    const j = this.o.jobs.getJob(e.tag);
+    const j = await this.o.jobs.getJob(e.tag);
     if (!j || j.entryId !== e.id || isTerminal(j.state) || e.state !== 'done') return;
     const outs: CommandOutcome[] = e.outcomes ?? [];
     for (let i = 0; i < e.commands.length; i++) {
@@ -367,31 +403,32 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       const uri = 'items' in c && c.items[0]?.target?.locURI ? c.items[0].target.locURI : '';
       if (status <= 0) {
         // The device may or may not have run it: a final alert can still settle the job.
-        this.fail(j, `the DM session ended before the device answered ${c.kind} ${uri}`, 0);
+        await this.fail(j, `the DM session ended before the device answered ${c.kind} ${uri}`, 0);
       } else {
-        this.fail(j, `device refused ${c.kind} ${uri} with status ${status}`, status);
+        await this.fail(j, `device refused ${c.kind} ${uri} with status ${status}`, status);
       }
       return;
     }
-    if (j.execUri) this.advance(j, 'accepted');
-    else this.advance(j, 'succeeded'); // DM delivery only: the Data is on the device
+    if (j.execUri) await this.advance(j, 'accepted');
+    else await this.advance(j, 'succeeded'); // DM delivery only: the Data is on the device
   }
 
   private onEntryDone(e: QueueEntry): void {
     if (this.closed || !e.tag) return;
-    if (e.tag.startsWith(DISCOVER_TAG)) this.takeDiscovery(e.tag.slice(DISCOVER_TAG.length), e);
-    else if (e.tag.startsWith(INVENTORY_TAG)) this.takeInventory(e.tag.slice(INVENTORY_TAG.length), e);
+    const done = e.tag.startsWith(DISCOVER_TAG) ? this.takeDiscovery(e.tag.slice(DISCOVER_TAG.length), e)
+      : e.tag.startsWith(INVENTORY_TAG) ? this.takeInventory(e.tag.slice(INVENTORY_TAG.length), e) : undefined;
     // Job entries are handled by run(), which waits for them.
+    done?.catch((err: unknown) => this.log('queue outcome handling failed: ' + String(err)));
   }
 
   private onSessionStart(deviceId: string): void {
     if (this.closed) return;
     void (async () => {
-      for (const j of this.o.jobs.activeJobs()) {
+      for (const j of await this.o.jobs.activeJobs()) {
         if (j.deviceId !== deviceId || j.entryId === undefined || stateRank(j.state) >= stateRank('in-session')) continue;
         const e = await this.o.storage.getEntry(j.entryId);
         // Queued entries are offered to the session that just started.
-        if (e && e.state !== 'done') this.advance(j, 'in-session');
+        if (e && e.state !== 'done') await this.advance(j, 'in-session');
       }
     })().catch((err: unknown) => this.log('session-start handling failed: ' + String(err)));
   }
@@ -405,7 +442,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const p = (async (): Promise<NotifyOutcome> => {
       try {
         const r = await this.o.notify(deviceId);
-        if (!this.closed) for (const j of this.o.jobs.activeJobs()) if (j.deviceId === deviceId && j.state === 'queued') this.advance(j, 'notified');
+        if (!this.closed) for (const j of await this.o.jobs.activeJobs()) if (j.deviceId === deviceId && j.state === 'queued') await this.advance(j, 'notified');
         return { sent: true, result: r };
       } catch (e) {
         return { sent: false, error: (e as Error).message };
@@ -421,12 +458,12 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
 
   /** The device's SCOMO root: cached, or found by a Get ./?list=StructData (which also yields the inventory). */
   ensureRoot(deviceId: string): Promise<string> {
-    const cached = this.o.jobs.getRoot(deviceId);
-    if (cached) return Promise.resolve(cached);
     const cur = this.rootWaits.get(deviceId);
     if (cur) return cur;
     const p = (async (): Promise<string> => {
       try {
+        const cached = await this.o.jobs.getRoot(deviceId);
+        if (cached) return cached;
         const tag = DISCOVER_TAG + deviceId;
         const pending = (await this.o.storage.entriesByTag(tag)).filter((e) => e.state !== 'done');
         const id = pending.length ? pending[pending.length - 1].id : (await this.o.dm.queueCommands(deviceId, [getCmd(DISCOVERY_URI)], { tag })).id;
@@ -441,7 +478,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     return p;
   }
 
-  private takeDiscovery(deviceId: string, e: QueueEntry): string {
+  private async takeDiscovery(deviceId: string, e: QueueEntry): Promise<string> {
     const o = e.outcomes?.[0];
     if (!o || o.status !== 200 || !o.results) {
       this.log(`[${deviceId}] SCOMO discovery got status ${o?.status ?? 0}; assuming ${DEFAULT_ROOT}`);
@@ -451,15 +488,15 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const root = found ?? DEFAULT_ROOT;
     if (!found) this.log(`[${deviceId}] no node of type urn:oma:mo:oma-scomo:1.0; assuming ${DEFAULT_ROOT}`);
     if (!this.closed) {
-      this.o.jobs.setRoot(deviceId, root);
+      await this.o.jobs.setRoot(deviceId, root);
       const inv = parseInventory(root, o.results);
-      this.o.jobs.setInventory(deviceId, inv);
+      await this.o.jobs.setInventory(deviceId, inv);
       this.emit('inventory', deviceId, inv);
     }
     return root;
   }
 
-  private takeInventory(deviceId: string, e: QueueEntry): Inventory | undefined {
+  private async takeInventory(deviceId: string, e: QueueEntry): Promise<Inventory | undefined> {
     const o = e.outcomes?.[0];
     if (!o || o.status !== 200 || !o.results) return undefined;
     const cmd = e.commands[0];
@@ -467,7 +504,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const root = uri.replace(/\/Inventory\?list=StructData$/, '') || DEFAULT_ROOT;
     const inv = parseInventory(root, o.results);
     if (!this.closed) {
-      this.o.jobs.setInventory(deviceId, inv);
+      await this.o.jobs.setInventory(deviceId, inv);
       this.emit('inventory', deviceId, inv);
     }
     return inv;
@@ -479,14 +516,14 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     if (cur) return cur;
     const p = (async (): Promise<Inventory | undefined> => {
       try {
-        const hadRoot = !!this.o.jobs.getRoot(deviceId);
+        const hadRoot = !!(await this.o.jobs.getRoot(deviceId));
         const root = await this.ensureRoot(deviceId);
         // Discovery just read the whole tree: its snapshot is fresh.
-        if (!hadRoot) return this.o.jobs.getInventory(deviceId);
+        if (!hadRoot) return await this.o.jobs.getInventory(deviceId);
         const h = await this.o.dm.queueCommands(deviceId, [getCmd(inventoryUri(root))], { tag: INVENTORY_TAG + deviceId });
         void this.kick(deviceId);
         const e = await h.done;
-        return this.takeInventory(deviceId, e) ?? this.o.jobs.getInventory(deviceId);
+        return (await this.takeInventory(deviceId, e)) ?? (await this.o.jobs.getInventory(deviceId));
       } finally {
         this.invWaits.delete(deviceId);
         this.invStarted.delete(deviceId);
@@ -503,7 +540,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     // every read down, and a refresh the caller gave up on is not waited for again.
     const inFlight = Date.now() - started < IN_FLIGHT_FRESH_MS ? this.invWaits.get(deviceId) : undefined;
     if (!refresh && !inFlight) {
-      const inv = this.o.jobs.getInventory(deviceId);
+      const inv = await this.o.jobs.getInventory(deviceId);
       return { inventory: inv, stale: !inv };
     }
     // A refresh already on its way (e.g. after a job's outcome) is worth a short wait even
@@ -514,8 +551,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeoutMs); });
     const r = await Promise.race([p, timeout]);
     if (timer) clearTimeout(timer);
-    if (r === 'timeout') return { inventory: this.o.jobs.getInventory(deviceId), stale: true };
-    return { inventory: r ?? this.o.jobs.getInventory(deviceId), stale: r === undefined };
+    if (r === 'timeout') return { inventory: await this.o.jobs.getInventory(deviceId), stale: true };
+    return { inventory: r ?? (await this.o.jobs.getInventory(deviceId)), stale: r === undefined };
   }
 
   /** After a job's outcome: refresh the inventory in the device's next session, which we ask for now. */
@@ -534,7 +571,13 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   /** Reads alerts after the persisted cursor, in order; the cursor moves after each is handled. */
   private async consumeAlerts(): Promise<void> {
     if (this.closed) return;
-    const cursor = Number(this.o.jobs.getKv(ALERT_CURSOR) ?? '0');
+    // One process at a time reads and moves the shared cursor.
+    await this.o.jobs.exclusive('alerts', () => this.consumeAlertsNow());
+  }
+
+  private async consumeAlertsNow(): Promise<void> {
+    if (this.closed) return;
+    const cursor = Number((await this.o.jobs.getKv(ALERT_CURSOR)) ?? '0');
     const list = await this.o.storage.listAlerts(undefined, cursor);
     for (const a of list) {
       if (this.closed) return;
@@ -545,24 +588,24 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
         if (this.closed) return;
         this.log(`[${a.deviceId}] alert ${a.id} could not be handled: ${(e as Error).message}`);
       }
-      this.o.jobs.setKv(ALERT_CURSOR, String(a.id));
+      await this.o.jobs.setKv(ALERT_CURSOR, String(a.id));
     }
   }
 
   private async handleAlert(a: ReceivedAlert): Promise<void> {
     if (a.code !== 1226) return;
     const oc = parseOperationComplete(a.items);
-    if (oc) { this.finalAlert(a, oc); return; }
+    if (oc) { await this.finalAlert(a, oc); return; }
     const req = parseComponentRequest(a.items);
     if (req) await this.componentRequest(a.deviceId, req);
   }
 
-  private finalAlert(a: ReceivedAlert, oc: OperationComplete): void {
+  private async finalAlert(a: ReceivedAlert, oc: OperationComplete): Promise<void> {
     if (a.correlator === undefined) {
       this.log(`[${a.deviceId}] final alert without correlator (result ${oc.resultCode}) ignored`);
       return;
     }
-    const j = this.o.jobs.findByCorrelator(a.deviceId, a.correlator);
+    const j = await this.o.jobs.findByCorrelator(a.deviceId, a.correlator);
     if (!j) { this.log(`[${a.deviceId}] final alert for unknown correlator ${a.correlator} ignored`); return; }
     // A re-sent alert for a finished job is acknowledged (by the DM layer) and ignored here --
     // unless the job failed only because the session ended before the Exec was answered.
@@ -573,14 +616,14 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     if (oc.identifier !== undefined) patch.identifier = oc.identifier;
     if (oc.source !== undefined) patch.source = oc.source;
     if (oc.target !== undefined) patch.target = oc.target;
-    if (isSuccessCode(oc.resultCode)) this.advance(j, 'succeeded', patch);
-    else this.advance(j, 'failed', { ...patch, error: `device reported result code ${oc.resultCode ?? '(none)'}` });
+    if (isSuccessCode(oc.resultCode)) await this.advance(j, 'succeeded', patch);
+    else await this.advance(j, 'failed', { ...patch, error: `device reported result code ${oc.resultCode ?? '(none)'}` });
   }
 
   /** Flow alternative 1: a DownloadInstall of the newest package with that name (and version). */
   private async componentRequest(deviceId: string, req: { name: string; version?: string }): Promise<void> {
     // The same request re-sent (its acknowledgement lost) while the first is running is one request.
-    for (const j of this.o.jobs.activeJobs()) {
+    for (const j of await this.o.jobs.activeJobs()) {
       if (j.deviceId === deviceId && j.origin === 'device-request' && j.request?.name === req.name && j.request.version === req.version) return;
     }
     const all = (await this.o.packages.list()).filter((m) => m.name === req.name && (req.version === undefined || m.version === req.version));
@@ -594,7 +637,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
         resultCode: null, error: `no package named ${req.name}${req.version ? ' version ' + req.version : ''} in the repository`,
         request: req, createdAt: now, updatedAt: now, finishedAt: now, history: [{ state: 'failed', at: now }],
       };
-      this.o.jobs.putJob(job);
+      await this.o.jobs.putJob(job);
       this.emit('job', job);
       this.log(`[${deviceId}] component request for ${req.name}: ${job.error}`);
       return;

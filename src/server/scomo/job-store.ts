@@ -1,7 +1,8 @@
 // Durable state of the SCOMO server: jobs, each device's SCOMO root and inventory snapshot, and
-// the id of the last DM alert consumed. Its own SQLite file in the server's data directory
-// (`scomo-jobs.db`), so the DM storage schema stays the DM server's; WAL + synchronous writes
-// make every state change durable before the API reports it, so a restart resumes mid-job.
+// the id of the last DM alert consumed. `JobStore` is the interface; SqliteJobStore keeps it in
+// its own SQLite file in the server's data directory (`scomo-jobs.db`), so the DM storage schema
+// stays the DM server's; WAL + synchronous writes make every state change durable before the API
+// reports it, so a restart resumes mid-job. PostgreSQL: job-store-postgres.ts.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,8 +41,46 @@ const SCHEMA = `
   );
 `;
 
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Methods return a value (SQLite) or a promise of it (PostgreSQL); callers await either.
+ * Also the repository's package metadata store (PackageMetaStore).
+ */
+export interface JobStore extends PackageMetaStore {
+  /** True when other server processes use the same store at the same time. */
+  readonly shared?: boolean;
+  /** Creates or updates the job. A shared store never moves a job back nor past a final outcome. */
+  putJob(j: Job): Awaitable<void>;
+  getJob(jobId: string): Awaitable<Job | undefined>;
+  findByCorrelator(deviceId: string, correlator: string): Awaitable<Job | undefined>;
+  /** Jobs not yet succeeded/failed, oldest first. */
+  activeJobs(): Awaitable<Job[]>;
+  listJobs(deviceId?: string, limit?: number): Awaitable<Job[]>;
+  /**
+   * Unfinished jobs this process should now run: all of them for a store of one process (at
+   * start); on a shared store those whose owning process is gone, now owned by this one.
+   */
+  takeOrphans(): Awaitable<Job[]>;
+  /** Runs fn while no other process runs fn under the same name. */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * True when this process is (now) the one leader for `name` among the processes sharing the
+   * store: it stays leader until it stops; when it dies another one's call returns true. Lets a
+   * per-process engine (e.g. campaigns) run in exactly one process. Always true for SQLite.
+   */
+  lead(name: string): Awaitable<boolean>;
+  getRoot(deviceId: string): Awaitable<string | undefined>;
+  setRoot(deviceId: string, root: string): Awaitable<void>;
+  getInventory(deviceId: string): Awaitable<Inventory | undefined>;
+  setInventory(deviceId: string, inv: Inventory): Awaitable<void>;
+  getKv(key: string): Awaitable<string | undefined>;
+  setKv(key: string, value: string): Awaitable<void>;
+  close(): Awaitable<void>;
+}
+
 /** Also the repository's package metadata store (PackageMetaStore), in the same file. */
-export class JobStore implements PackageMetaStore {
+export class SqliteJobStore implements JobStore {
   private db: Database.Database;
 
   constructor(dataDir: string) {
@@ -74,6 +113,18 @@ export class JobStore implements PackageMetaStore {
   activeJobs(): Job[] {
     const rows = this.db.prepare(`SELECT data FROM scomo_jobs WHERE state NOT IN ('succeeded', 'failed') ORDER BY created_at, job_id`).all() as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  takeOrphans(): Job[] {
+    return this.activeJobs();
+  }
+
+  exclusive<T>(_name: string, fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
+  lead(_name: string): boolean {
+    return true;
   }
 
   listJobs(deviceId?: string, limit = 100): Job[] {

@@ -89,6 +89,14 @@ export interface ReceivedAlert {
   receivedAt: number;
 }
 
+/** An event one server process tells the others about (stores shared by several processes). */
+export interface StorageEvent {
+  type: 'command-done' | 'alert' | 'job' | 'campaign';
+  /** Queue entry id, alert id, or job id. */
+  id: number | string;
+  deviceId?: string;
+}
+
 export interface Storage {
   getAccount(deviceId: string): Promise<Account | undefined>;
   /** The account whose clientUser is `user` (clients that identify by user, not device id). */
@@ -126,4 +134,20 @@ export interface Storage {
   listAlerts(deviceId?: string, afterId?: number): Promise<ReceivedAlert[]>;
 
   close(): Promise<void>;
+
+  // ---- stores shared by several server processes (PostgreSQL); absent on SQLite ----
+
+  /** True when other processes may use the same store at the same time. */
+  readonly shared?: boolean;
+  /**
+   * Runs fn as one unit of work holding a lock on `key` across processes; storage calls made
+   * inside fn belong to it (all applied, or none when the process dies).
+   */
+  exclusive?<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** Tells the other processes (delivered when the current unit of work commits). */
+  publish?(e: StorageEvent): Promise<void>;
+  /** Events published by other processes. */
+  subscribe?(fn: (e: StorageEvent) => void): () => void;
+  /** Of these entries, those in state 'done' (one query for many waiters). */
+  doneEntries?(ids: number[]): Promise<QueueEntry[]>;
 }
