@@ -14,6 +14,8 @@ import { ScomoJobs } from './scomo/engine.js';
 import { createApiRoutes } from './api/routes.js';
 import { CampaignEngine } from './campaigns/engine.js';
 import { SqliteCampaignStore } from './campaigns/store-sqlite.js';
+import { PgCampaignStore } from './campaigns/store-postgres.js';
+import type { CampaignStore } from './campaigns/types.js';
 import { createCampaignRoutes } from './api/campaigns.js';
 import { createServerMetrics, jobStateCounts, ServerMetrics, STORAGE_OPS, JOB_STORE_OPS } from './metrics.js';
 import { createConsoleRoute } from './console/route.js';
@@ -126,7 +128,8 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   }
   metrics.attach({ dm: srv.dm, downloads: dl.stats, jobCounts: () => jobStateCounts(store, JOB_STATES) });
   api = createApiRoutes({ token: apiToken, jobs, storage: srv.storage, log, ...(opts.maxRefreshWaitMs ? { maxRefreshWaitMs: opts.maxRefreshWaitMs } : {}) });
-  const campaignStore = new SqliteCampaignStore(dataDir);
+  // On PostgreSQL every process shares the campaigns; the engine's leases pick one driver per campaign.
+  const campaignStore: CampaignStore = pgStorage ? await PgCampaignStore.open(pgStorage) : new SqliteCampaignStore(dataDir);
   const campaigns = new CampaignEngine({ jobs, store: campaignStore, storage: srv.storage, log });
   await campaigns.start();
   campaignApi = createCampaignRoutes({ token: apiToken, storage: srv.storage, campaigns, store: campaignStore, jobs, log });

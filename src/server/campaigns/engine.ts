@@ -195,7 +195,7 @@ export class CampaignEngine {
       const want = this.jobOperation(l.c, t);
       if (!t.jobId || (want !== l.c.operation && t.jobId === t.downloadJobId && t.state === 'downloaded')) {
         const recent = await this.o.jobs.listJobs(t.deviceId, 20);
-        const mine = recent.find((j) => (j as Job & { campaignId?: string }).campaignId === l.c.campaignId && j.operation === want && j.jobId !== t.downloadJobId);
+        const mine = recent.find((j) => j.campaignId === l.c.campaignId && j.operation === want && j.jobId !== t.downloadJobId);
         if (mine) this.follow(l, t, mine);
       }
       if (t.jobId) {
@@ -557,7 +557,7 @@ export class CampaignEngine {
 
   private async createJob(l: Live, t: CampaignTarget, operation: JobOperation): Promise<void> {
     const input = { operation, pkgId: l.c.pkgId, componentId: l.c.componentId, delivery: l.c.delivery };
-    const r = await this.o.jobs.createJob(t.deviceId, input, 'api', { campaignId: l.c.campaignId } as Partial<Job>);
+    const r = await this.o.jobs.createJob(t.deviceId, input, 'api', { campaignId: l.c.campaignId });
     if (!r.ok) {
       // E.g. the package was deleted or the account removed since the campaign was created.
       t.state = 'failed';

@@ -39,6 +39,8 @@ export interface Job {
   source?: string;
   target?: string;
   identifier?: string;
+  /** The campaign that created this job, if any. */
+  campaignId?: string;
   /** Device-request jobs: what the device asked for. */
   request?: { name: string; version?: string };
   createdAt: number;
@@ -91,6 +93,7 @@ export function jobView(j: Job): Record<string, unknown> {
     jobId: j.jobId, deviceId: j.deviceId, operation: j.operation, state: j.state, delivery: j.delivery, origin: j.origin,
   };
   if (j.pkgId !== undefined) v.pkgId = j.pkgId;
+  if (j.campaignId !== undefined) v.campaignId = j.campaignId;
   if (j.componentId !== undefined) v.componentId = j.componentId;
   if (j.resultCode !== undefined) v.resultCode = j.resultCode;
   if (j.error !== undefined) v.error = j.error;
