@@ -4,11 +4,8 @@
 // component named by its manifest.json (no manifest → 1405, as the desktop device does) instead
 // of writing files. Thousands of these run in one process.
 import type http from 'node:http';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { randomBytes } from 'node:crypto';
-import type { Agent } from '../../agent/api.js';
-import type { Host, HttpRequest, InstallRequest, InstallResult, LogLevel, PackageStorage, StorageStatus } from '../../agent/host.js';
+import type { Host, InstallRequest, InstallResult, LogLevel, PackageStorage, StorageStatus } from '../../agent/host.js';
+import { EventLoopHost } from '../../../targets/node/event-loop-host.js';
 import { MemFlash } from '../../store/mem-flash.js';
 import { createUstarReader } from '../../scomo/ustar.js';
 
@@ -124,81 +121,17 @@ export interface SimHostOptions {
   onHttp?: (ms: number, status: number) => void;
 }
 
-export class SimHost implements Host {
+export class SimHost extends EventLoopHost implements Host {
   readonly flash: MemFlash;
   readonly packages = new MemPackages();
   readonly components = new Map<string, Component>();
-  agent?: Agent;
-  private timers = new Map<number, NodeJS.Timeout>();
-  private requests = new Map<number, http.ClientRequest>();
-  private closed = false;
 
-  constructor(private readonly o: SimHostOptions) {
+  constructor(o: SimHostOptions) {
+    super({
+      httpAgent: o.httpAgent, timeoutMs: 60_000,
+      ...(o.log ? { log: o.log } : {}), ...(o.bytesPerSecond ? { bytesPerSecond: o.bytesPerSecond } : {}), ...(o.onHttp ? { onHttp: o.onHttp } : {}),
+    });
     this.flash = new MemFlash(o.flashBytes ?? 64 * 1024, o.blockBytes ?? 2048);
-  }
-
-  private deliver(fn: (a: Agent) => void): void {
-    if (this.closed || !this.agent) return;
-    try { fn(this.agent); } catch (e) {
-      this.log('error', 'agent threw: ' + (e instanceof Error ? e.message : String(e)));
-    }
-  }
-
-  now(): number { return Date.now(); }
-  random(n: number): Uint8Array { return new Uint8Array(randomBytes(n)); }
-  log(level: LogLevel, message: string): void { this.o.log?.(level, message); }
-
-  httpRequest(id: number, req: HttpRequest): void {
-    if (this.closed) return;
-    let url: URL;
-    try { url = new URL(req.url); } catch {
-      setImmediate(() => this.deliver((a) => a.onHttpError(id, 'bad URL ' + req.url)));
-      return;
-    }
-    const headers: Record<string, string> = { ...req.headers };
-    if (req.body) headers['Content-Length'] = String(req.body.length);
-    const t0 = performance.now();
-    const fn = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const r = fn(url, { method: req.method, headers, agent: url.protocol === 'https:' ? undefined : this.o.httpAgent, timeout: 60_000 }, (res) => {
-      this.o.onHttp?.(performance.now() - t0, res.statusCode ?? 0);
-      const h: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
-      this.deliver((a) => a.onHttpResponse(id, res.statusCode ?? 0, h));
-      const bps = this.o.bytesPerSecond;
-      res.on('data', (c: Buffer) => {
-        if (this.requests.has(id)) this.deliver((a) => a.onHttpChunk(id, new Uint8Array(c.buffer, c.byteOffset, c.length)));
-        if (bps) { res.pause(); setTimeout(() => res.resume(), (c.length / bps) * 1000); }
-      });
-      res.on('end', () => { if (this.requests.delete(id)) this.deliver((a) => a.onHttpEnd(id)); });
-      res.on('error', (e) => { if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, e.message)); });
-    });
-    r.on('timeout', () => r.destroy(new Error('timeout')));
-    r.on('error', (e) => {
-      if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, (e as NodeJS.ErrnoException).code ?? e.message));
-    });
-    this.requests.set(id, r);
-    r.end(req.body ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length) : undefined);
-  }
-
-  httpCancel(id: number): void {
-    const r = this.requests.get(id);
-    if (!r) return;
-    this.requests.delete(id);
-    r.destroy();
-  }
-
-  setTimer(id: number, ms: number): void {
-    if (this.closed) return;
-    this.clearTimer(id);
-    this.timers.set(id, setTimeout(() => {
-      this.timers.delete(id);
-      this.deliver((a) => a.onTimer(id));
-    }, ms));
-  }
-
-  clearTimer(id: number): void {
-    const t = this.timers.get(id);
-    if (t) { clearTimeout(t); this.timers.delete(id); }
   }
 
   install(id: number, req: InstallRequest): void {
@@ -228,15 +161,7 @@ export class SimHost implements Host {
     return undefined;
   }
 
-  pendingWork(): number {
-    return this.timers.size + this.requests.size;
-  }
-
   close(): void {
-    this.closed = true;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
-    for (const r of this.requests.values()) r.destroy();
-    this.requests.clear();
+    this.stopIo();
   }
 }
