@@ -8,7 +8,7 @@
 //   POST /api/campaigns/{id}/pause|resume|cancel
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http.js';
-import { readBody, BodyTooLarge } from '../http.js';
+import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
 import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { Storage } from '../storage/types.js';
 import { makeAccount, AccountInput } from '../accounts.js';
@@ -28,33 +28,9 @@ export interface CampaignApiOptions {
 
 /** A campaign over 100,000 device ids is a few MiB of JSON. */
 const MAX_JSON = 8 << 20;
+const readJson = (req: IncomingMessage): Promise<Record<string, unknown>> => readJsonBody(req, MAX_JSON);
 export const MAX_PROVISION = 1000;
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let body: Uint8Array;
-  try {
-    body = await readBody(req, MAX_JSON);
-  } catch (e) {
-    if (e instanceof BodyTooLarge) throw new HttpError(413, `JSON body larger than ${MAX_JSON} bytes`);
-    throw new HttpError(400, 'could not read the request body');
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(body).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'body is not valid JSON');
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'body must be a JSON object');
-  return v as Record<string, unknown>;
-}
-
-function decodeSeg(s: string): string {
-  try { return decodeURIComponent(s); } catch { throw new HttpError(400, 'bad percent-encoding in the path'); }
-}
 
 const ACCOUNT_KEYS = ['deviceId', 'clientUser', 'clientSecret', 'serverId', 'serverSecret', 'authType', 'serverAuthType', 'clientNonce', 'serverNonce', 'notifyHost', 'notifyPort', 'tags'];
 

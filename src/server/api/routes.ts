@@ -3,7 +3,7 @@
 // status and never carry a stack trace. /api/packages is the repository's own handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http.js';
-import { readBody, BodyTooLarge } from '../http.js';
+import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
 import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { ScomoJobs, JobInput } from '../scomo/engine.js';
 import { inventoryView, jobView } from '../scomo/types.js';
@@ -19,34 +19,9 @@ export interface ApiOptions {
 }
 
 const MAX_JSON = 64 * 1024;
+const readJson = (req: IncomingMessage): Promise<Record<string, unknown>> => readJsonBody(req, MAX_JSON, true);
 const MAX_DEVICES_PER_REQUEST = 1000;
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let body: Uint8Array;
-  try {
-    body = await readBody(req, MAX_JSON);
-  } catch (e) {
-    if (e instanceof BodyTooLarge) throw new HttpError(413, `JSON body larger than ${MAX_JSON} bytes`);
-    throw new HttpError(400, 'could not read the request body');
-  }
-  if (body.length === 0) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(body).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'body is not valid JSON');
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'body must be a JSON object');
-  return v as Record<string, unknown>;
-}
-
-function decodeSeg(s: string): string {
-  try { return decodeURIComponent(s); } catch { throw new HttpError(400, 'bad percent-encoding in the path'); }
-}
 
 function methodNotAllowed(allow: string): never {
   throw new HttpError(405, `method not allowed (use ${allow})`);
