@@ -1,5 +1,6 @@
 // MD5 (RFC 1321), streaming. DM needs it for auth-md5, the x-syncml-hmac MAC and the package 0
 // digest; QuickJS and Espruino have no native hash, so the client carries its own.
+import { blockPad, blockUpdate } from './block-hash.js';
 
 export interface Md5State {
   /** a, b, c, d */
@@ -58,37 +59,12 @@ function block(st: Md5State, p: Uint8Array, o: number): void {
 
 /** Feeds bytes (optionally only data[start, end)); chunk boundaries do not matter. */
 export function md5Update(st: Md5State, data: Uint8Array, start?: number, end?: number): void {
-  let i = start === undefined ? 0 : start;
-  const e = end === undefined ? data.length : end;
-  if (e <= i) return;
-  st.total += e - i;
-  if (st.bufLen > 0) {
-    while (st.bufLen < 64 && i < e) st.buf[st.bufLen++] = data[i++];
-    if (st.bufLen < 64) return;
-    block(st, st.buf, 0);
-    st.bufLen = 0;
-  }
-  for (; i + 64 <= e; i += 64) block(st, data, i);
-  while (i < e) st.buf[st.bufLen++] = data[i++];
+  blockUpdate(st, data, start, end, block);
 }
 
 /** Pads, finishes and returns the 16-byte digest. The state must not be used afterwards. */
 export function md5Final(st: Md5State): Uint8Array {
-  const buf = st.buf;
-  let n = st.bufLen;
-  buf[n++] = 0x80;
-  if (n > 56) {
-    while (n < 64) buf[n++] = 0;
-    block(st, buf, 0);
-    n = 0;
-  }
-  while (n < 56) buf[n++] = 0;
-  // Bit length, little-endian 64-bit, computed with doubles (no 64-bit ints on these engines).
-  const lo = (st.total * 8) % 4294967296;
-  const hi = Math.floor(st.total / 536870912);
-  buf[56] = lo & 255; buf[57] = (lo >>> 8) & 255; buf[58] = (lo >>> 16) & 255; buf[59] = (lo >>> 24) & 255;
-  buf[60] = hi & 255; buf[61] = (hi >>> 8) & 255; buf[62] = (hi >>> 16) & 255; buf[63] = (hi >>> 24) & 255;
-  block(st, buf, 0);
+  blockPad(st, false, block);
   const out = new Uint8Array(16);
   for (let i = 0; i < 4; i++) {
     const v = st.h[i];

@@ -1,4 +1,5 @@
 // SHA-1 (FIPS 180-4), only for HMAC-SHA1 (OMA DM bootstrap MAC). Not for anything new.
+import { blockPad, blockUpdate } from './block-hash.js';
 
 export interface Sha1State {
   h: Int32Array;
@@ -36,35 +37,11 @@ function block(st: Sha1State, p: Uint8Array, o: number): void {
 }
 
 export function sha1Update(st: Sha1State, data: Uint8Array, start?: number, end?: number): void {
-  let i = start === undefined ? 0 : start;
-  const e = end === undefined ? data.length : end;
-  if (e <= i) return;
-  st.total += e - i;
-  if (st.bufLen > 0) {
-    while (st.bufLen < 64 && i < e) st.buf[st.bufLen++] = data[i++];
-    if (st.bufLen < 64) return;
-    block(st, st.buf, 0);
-    st.bufLen = 0;
-  }
-  for (; i + 64 <= e; i += 64) block(st, data, i);
-  while (i < e) st.buf[st.bufLen++] = data[i++];
+  blockUpdate(st, data, start, end, block);
 }
 
 export function sha1Final(st: Sha1State): Uint8Array {
-  const buf = st.buf;
-  let n = st.bufLen;
-  buf[n++] = 0x80;
-  if (n > 56) {
-    while (n < 64) buf[n++] = 0;
-    block(st, buf, 0);
-    n = 0;
-  }
-  while (n < 56) buf[n++] = 0;
-  const lo = (st.total * 8) % 4294967296;
-  const hi = Math.floor(st.total / 536870912);
-  buf[56] = (hi >>> 24) & 255; buf[57] = (hi >>> 16) & 255; buf[58] = (hi >>> 8) & 255; buf[59] = hi & 255;
-  buf[60] = (lo >>> 24) & 255; buf[61] = (lo >>> 16) & 255; buf[62] = (lo >>> 8) & 255; buf[63] = lo & 255;
-  block(st, buf, 0);
+  blockPad(st, true, block);
   const out = new Uint8Array(20);
   for (let i = 0; i < 5; i++) {
     const v = st.h[i];

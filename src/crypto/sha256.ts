@@ -1,5 +1,6 @@
 // SHA-256 (FIPS 180-4), streaming: SCOMO packages are hashed while they are downloaded, in
 // chunks of whatever size the transport delivers.
+import { blockPad, blockUpdate } from './block-hash.js';
 
 export interface Sha256State {
   h: Int32Array;
@@ -53,37 +54,12 @@ function block(st: Sha256State, p: Uint8Array, o: number): void {
 
 /** Feeds bytes (optionally only data[start, end)); chunk boundaries do not matter. */
 export function sha256Update(st: Sha256State, data: Uint8Array, start?: number, end?: number): void {
-  let i = start === undefined ? 0 : start;
-  const e = end === undefined ? data.length : end;
-  if (e <= i) return;
-  st.total += e - i;
-  if (st.bufLen > 0) {
-    while (st.bufLen < 64 && i < e) st.buf[st.bufLen++] = data[i++];
-    if (st.bufLen < 64) return;
-    block(st, st.buf, 0);
-    st.bufLen = 0;
-  }
-  for (; i + 64 <= e; i += 64) block(st, data, i);
-  while (i < e) st.buf[st.bufLen++] = data[i++];
+  blockUpdate(st, data, start, end, block);
 }
 
 /** Pads, finishes and returns the 32-byte digest. The state must not be used afterwards. */
 export function sha256Final(st: Sha256State): Uint8Array {
-  const buf = st.buf;
-  let n = st.bufLen;
-  buf[n++] = 0x80;
-  if (n > 56) {
-    while (n < 64) buf[n++] = 0;
-    block(st, buf, 0);
-    n = 0;
-  }
-  while (n < 56) buf[n++] = 0;
-  // Bit length, big-endian 64-bit, from a double.
-  const lo = (st.total * 8) % 4294967296;
-  const hi = Math.floor(st.total / 536870912);
-  buf[56] = (hi >>> 24) & 255; buf[57] = (hi >>> 16) & 255; buf[58] = (hi >>> 8) & 255; buf[59] = hi & 255;
-  buf[60] = (lo >>> 24) & 255; buf[61] = (lo >>> 16) & 255; buf[62] = (lo >>> 8) & 255; buf[63] = lo & 255;
-  block(st, buf, 0);
+  blockPad(st, true, block);
   const out = new Uint8Array(32);
   for (let i = 0; i < 8; i++) {
     const v = st.h[i];
