@@ -3,7 +3,7 @@
 // schema_migrations. Text ordering uses COLLATE "C" so lists come back in the byte order SQLite uses.
 import type pg from 'pg';
 import type { Campaign, CampaignStore, CampaignTarget } from './types.js';
-import type { PgStorage } from '../storage/postgres.js';
+import { pgTransaction, type PgStorage } from '../storage/postgres.js';
 import type { Migration } from '../storage/sqlite.js';
 
 export const PG_CAMPAIGN_MIGRATIONS: Migration[] = [
@@ -55,18 +55,7 @@ export class PgCampaignStore implements CampaignStore {
   }
 
   private async tx(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-    const c = await this.pool.connect();
-    let broken = false;
-    try {
-      await c.query('BEGIN');
-      await fn(c);
-      await c.query('COMMIT');
-    } catch (e) {
-      try { await c.query('ROLLBACK'); } catch { broken = true; }
-      throw e;
-    } finally {
-      c.release(broken);
-    }
+    await pgTransaction(this.pool, fn);
   }
 
   async putCampaign(c: Campaign): Promise<void> {

@@ -12,7 +12,7 @@ import type { Inventory, Job } from './types.js';
 import { isTerminal, stateRank } from './types.js';
 import type { PackageMeta } from '../repo/meta-store.js';
 import type { JobStore } from './job-store.js';
-import { PgStorage, lockId } from '../storage/postgres.js';
+import { PgStorage, lockId, pgTransaction } from '../storage/postgres.js';
 import type { Migration } from '../storage/sqlite.js';
 
 export const PG_SCOMO_MIGRATIONS: Migration[] = [
@@ -102,10 +102,7 @@ export class PgJobStore implements JobStore {
   }
 
   async putJob(j: Job): Promise<void> {
-    const c = await this.pool.connect();
-    let broken = false;
-    try {
-      await c.query('BEGIN');
+    await pgTransaction(this.pool, async (c) => {
       const cur = (await c.query('SELECT data FROM scomo_jobs WHERE job_id = $1 FOR UPDATE', [j.jobId])).rows[0] as { data: string } | undefined;
       if (!cur) {
         await c.query(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, owner, final, created_at, updated_at)
@@ -117,14 +114,9 @@ export class PgJobStore implements JobStore {
           [j.jobId, m.state, JSON.stringify(m), isFinal(m), m.updatedAt]);
       }
       await c.query('SELECT pg_notify($1, $2)', ['scomo_events', JSON.stringify({ type: 'job', id: j.jobId, deviceId: j.deviceId, from: this.owner })]);
-      await c.query('COMMIT');
-    } catch (e) {
-      try { await c.query('ROLLBACK'); } catch { broken = true; }
-      throw e;
-    } finally {
-      c.release(broken);
-    }
+    });
   }
+
 
   async getJob(jobId: string): Promise<Job | undefined> {
     return this.jobs(await this.q('SELECT data FROM scomo_jobs WHERE job_id = $1', [jobId]))[0];

@@ -21,6 +21,23 @@ import type {
   Account, AccountPatch, CommandOutcome, QueueEntry, QueueState, ReceivedAlert, Storage, StorageEvent, StoredSession,
 } from './types.js';
 
+
+/** Runs `fn` in one transaction on a pooled client; a client whose ROLLBACK failed is discarded. */
+export async function pgTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  let broken = false;
+  try {
+    await c.query('BEGIN');
+    const v = await fn(c);
+    await c.query('COMMIT');
+    return v;
+  } catch (e) {
+    try { await c.query('ROLLBACK'); } catch { broken = true; }
+    throw e;
+  } finally {
+    c.release(broken);
+  }
+}
 export const PG_DM_MIGRATIONS: Migration[] = [
   {
     id: 'dm-001-core',
@@ -257,18 +274,7 @@ export class PgStorage implements Storage {
   }
 
   private async inTransaction(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-    const c = await this.pool.connect();
-    let broken = false;
-    try {
-      await c.query('BEGIN');
-      await fn(c);
-      await c.query('COMMIT');
-    } catch (e) {
-      try { await c.query('ROLLBACK'); } catch { broken = true; }
-      throw e;
-    } finally {
-      c.release(broken);
-    }
+    await pgTransaction(this.pool, fn);
   }
 
   async listAccounts(): Promise<Account[]> {
