@@ -18,12 +18,16 @@ import type { Command } from '../src/codec/model.js';
 import { MemFlash, isPowerCut, type TornMode } from '../src/store/index.js';
 import type { Flash } from '../src/store/api.js';
 import { startDevice, type RunningDevice } from '../targets/node/device.js';
-import { downloadJob, deliverJob, exec, get, parseAlert } from './helpers/scomo-rig.js';
+import { downloadJob, deliverJob, exec, get, leaf, parseAlert } from './helpers/scomo-rig.js';
 import { makeAppPackage } from './helpers/packages.js';
+import { generateKeyPairSync, sign } from 'node:crypto';
 
 const FLASH = 256 * 1024, BLOCK = 4096;
 /** Cut points per operation and torn mode in CI; SCOMO_CUTS=N raises it for a longer soak. */
 const PER_OP = Number(process.env.SCOMO_CUTS ?? 20);
+/** Every device trusts this key, so the signed-package operation goes through 'verifying'. */
+const SIGNER = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const TRUST_PEM = SIGNER.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 interface World { server: RunningServer; repo: RepoServer; dir: string; alerts: ReceivedAlert[]; n: number }
 
@@ -47,7 +51,7 @@ async function boot(w: World, id: string, mem: MemFlash): Promise<RunningDevice>
   };
   dev = await startDevice({
     server: w.server.dmUrl, id, clientUser: id, clientSecret: 'c', serverId: 'srv', serverSecret: 's', auth: 'basic',
-    dataDir: join(w.dir, id), flash,
+    dataDir: join(w.dir, id), flash, trustKeys: [TRUST_PEM],
   });
   return dev;
 }
@@ -100,6 +104,16 @@ const OPS: Op[] = [
     async setup(w, _dev, _id, corr) {
       const up = await upload(w, makeAppPackage({ id: 'alt', name: 'alt', version: '1', payloadBytes: 20_000 }), 'alt');
       return downloadJob('p', up.pkgId, up.url, 'DownloadInstall', corr);
+    },
+  },
+  {
+    name: 'DownloadInstall of a signed package', component: 'sig',
+    async setup(w, _dev, _id, corr) {
+      const bytes = makeAppPackage({ id: 'sig', name: 'sig', version: '1', payloadBytes: 20_000 });
+      const up = await upload(w, bytes, 'sig');
+      const cmds = downloadJob('s', up.pkgId, up.url, 'DownloadInstall', corr);
+      cmds.splice(cmds.length - 1, 0, leaf('./SCOMO/Download/s/Ext/Signature', 'ecdsa-p256-sha256:' + sign('sha256', bytes, SIGNER.privateKey).toString('base64')));
+      return cmds;
     },
   },
   {

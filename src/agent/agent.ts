@@ -73,10 +73,11 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     install: function (id, req) { host.install(id, req); },
     componentOp: function (id, op, c) { host.componentOp(id, op, c); },
     installStatus: host.installStatus ? function (p) { return host.installStatus!(p); } : undefined,
+    verifyPackage: host.verifyPackage ? function (id, req) { host.verifyPackage!(id, req); } : undefined,
     log: function (l, m) { host.log(l, m); },
     alertPending: function () { onAlertPending(); },
     nativeSha256: !!(host.crypto && host.crypto.createSha256),
-  });
+  }, { requireSignature: !!config.requireSignature });
   scomo.setup();
   tree.load();
   provisionDmAcc(tree, {
@@ -284,6 +285,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     },
     onInstallDone: function (id, result: InstallResult) { scomo.onInstallDone(id, result); },
     onComponentOpDone: function (id, code) { scomo.onComponentOpDone(id, code); },
+    onVerifyDone: function (id, code) { scomo.onVerifyDone(id, code); },
     requestComponent: function (name, version) { scomo.requestComponent(name, version); },
     idle: function () {
       return !inSession && !wantSession && !pendingPkg0 && kickTimer < 0 && retryTimer < 0 && !scomo.busy() && scomo.pendingAlerts().length === 0;

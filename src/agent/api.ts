@@ -29,6 +29,11 @@ export interface AgentConfig {
   pollIntervalMs?: number;
   /** UDP port the host listens on for package 0, reported to the server (DevDetail/Ext). */
   notifyPort?: number;
+  /**
+   * Refuse (1407) packages that carry no signature. Off by default: then only packages that
+   * carry one are verified (through Host.verifyPackage).
+   */
+  requireSignature?: boolean;
 }
 
 /** What the driver can show a user. JSON-serialisable. */
@@ -56,6 +61,8 @@ export interface Agent {
   onHttpError(id: number, reason: string): void;
   onInstallDone(id: number, result: InstallResult): void;
   onComponentOpDone(id: number, resultCode: number): void;
+  /** Host.verifyPackage finished: 1200 verified, anything else refuses the package (reported as 1407 unless another failure code). */
+  onVerifyDone(id: number, resultCode: number): void;
   /** Flow alternative 1: asks the server for a component (a Generic Alert in the next session). */
   requestComponent(name: string, version?: string): void;
   /** True when nothing is in flight and nothing is pending (no session, job, alert or timer). */

@@ -69,6 +69,28 @@ export interface InstallResult {
   component?: { id: string; name: string; version: string; description?: string };
 }
 
+/**
+ * Host.verifyPackage's request: check a detached signature over the whole delivered package
+ * before it is installed (SCOMO result 1407 when it does not verify).
+ */
+export interface VerifyRequest {
+  pkgId: string;
+  /** Storage key of the delivered package (read it with PackageStorage.read). */
+  storageKey: string;
+  size: number;
+  /**
+   * Signature algorithm, lower case: 'ecdsa-p256-sha256' (DER, as `openssl dgst -sha256 -sign`
+   * writes it), 'rsa-pkcs1-sha256' or 'rsa-pss-sha256' (salt length = digest length). Each signs
+   * the SHA-256 of the package bytes, so a host whose crypto library verifies a digest can use
+   * `sha256` instead of reading the package again. Unknown algorithms fail (1407).
+   */
+  alg: string;
+  /** The signature, base64. */
+  signature: string;
+  /** Lower-case hex SHA-256 of the package, when the agent computed it (alternate download). */
+  sha256?: string;
+}
+
 export interface Host {
   // --- synchronous ---
   flash: Flash;
@@ -91,6 +113,14 @@ export interface Host {
   install(id: number, req: InstallRequest): void;
   /** Activates / deactivates / removes a deployed component; completes with onComponentOpDone(id, resultCode). */
   componentOp(id: number, op: 'activate' | 'deactivate' | 'remove', componentId: string): void;
+  /**
+   * Verifies a signed package against the device's trusted keys; completes with
+   * Agent.onVerifyDone(id, resultCode): 1200 when the signature verifies, 1407 when it does not
+   * (or no trusted key matches). Optional: without it a signed package fails with 1407, since
+   * the device cannot tell a genuine package from a forged one. Called again after a reboot that
+   * interrupted it, so it must not change anything.
+   */
+  verifyPackage?(id: number, req: VerifyRequest): void;
   /**
    * After a reboot that interrupted an install: the outcome if the install of `pkgId` committed
    * (A/B slot confirmed, directory swapped in), undefined if it did not (the agent reports 1405).

@@ -4,20 +4,24 @@
 // urn:oma:at:scomo:1.0:OperationComplete) that stays journaled until the server acknowledges it.
 //
 // Phases per primitive:
-//   Download*            queued -> downloading -> [installing] -> reporting
-//   Install(Inactive)    queued -> installing -> reporting
+//   Download*            queued -> downloading -> [verifying] -> [installing] -> reporting
+//   Install(Inactive)    queued -> [verifying] -> installing -> reporting
 //   Activate/Deactivate/Remove (Deployed), Remove (Delivered)
 //                        queued -> component-op -> reporting
 // A reboot in 'downloading' resumes from the journaled checkpoint (HTTP Range); in 'installing'
 // it asks the host whether the component committed (A/B slots), else reports 1405; in
-// 'component-op' it re-issues the (idempotent) operation.
+// 'component-op' it re-issues the (idempotent) operation; in 'verifying' it checks the signature
+// again. 'verifying' happens when the package carries a signature (download descriptor, or an
+// Ext/Signature leaf of the Download/<X> or Delivered/<X> node) or the device requires one: the
+// host's verifyPackage hook says whether it verifies; a package that does not is never installed
+// (1407).
 
 import type { Item } from '../codec/model.js';
 import type { RecordStore } from '../store/api.js';
 import type { ExecRequest, LargeObjectSink } from '../tree/api.js';
 import type { MoPlugin, TreeOp } from '../tree/plugin.js';
 import { DmTree, LOCAL_ID } from '../tree/tree.js';
-import type { Host, InstallRequest, InstallResult, PackageStorage as HostPackages } from '../agent/host.js';
+import type { Host, InstallRequest, InstallResult, PackageStorage as HostPackages, VerifyRequest } from '../agent/host.js';
 import type { ClientAlert } from '../dm/types.js';
 import { utf8Encode } from '../codec/utf8.js';
 import { base64Decode } from '../codec/base64.js';
@@ -27,6 +31,7 @@ import { createB64Stream } from './b64-stream.js';
 import { pureSha256Port } from './download/sha256-resume.js';
 import type { HashPort } from './download/types.js';
 import { createSha256 } from '../crypto/provider.js';
+import { parseSignature } from './signature.js';
 import { Journal } from './journal.js';
 import type { Job } from './journal.js';
 import {
@@ -43,7 +48,7 @@ import type { Operation } from './constants.js';
  * What the engine needs from the agent: the host's package storage and asynchronous operations
  * (ids allocated by the agent, which routes the completions back), plus two agent services.
  */
-export type ScomoPorts = Pick<Host, 'packages' | 'httpRequest' | 'httpCancel' | 'setTimer' | 'clearTimer' | 'install' | 'componentOp' | 'installStatus' | 'log'> & {
+export type ScomoPorts = Pick<Host, 'packages' | 'httpRequest' | 'httpCancel' | 'setTimer' | 'clearTimer' | 'install' | 'componentOp' | 'installStatus' | 'verifyPackage' | 'log'> & {
   nextId(): number;
   /** A final alert is waiting: the agent opens a session when none is open. */
   alertPending(): void;
@@ -59,6 +64,8 @@ export interface ScomoOptions {
   /** Alternate-download retries. */
   maxRetries?: number;
   backoffBaseMs?: number;
+  /** Refuse (1407) packages that carry no signature. */
+  requireSignature?: boolean;
 }
 
 interface Running {
@@ -68,6 +75,8 @@ interface Running {
   http: { host: number; req: number }[];
   timer?: number;
   opId?: number;
+  /** The op is a signature check (cancellable, unlike an install). */
+  verify?: boolean;
 }
 
 const B = 'node';
@@ -211,6 +220,16 @@ export class ScomoEngine {
     if (!r) return;
     this.dropRunning(r);
     this.installed(r.job, result);
+  }
+  onVerifyDone(id: number, resultCode: number): void {
+    const r = this.byOp(id);
+    if (!r || !r.verify) return;
+    this.dropRunning(r);
+    if (resultCode === RC.SUCCESS) this.verified(r.job);
+    else {
+      const code = resultCode >= 1400 && resultCode < 1600 ? resultCode : RC.VALIDATION_FAILED;
+      this.verifyFailed(r.job, code, 'package signature does not verify (' + resultCode + ')');
+    }
   }
   onComponentOpDone(id: number, resultCode: number): void {
     const r = this.byOp(id);
@@ -366,13 +385,18 @@ export class ScomoEngine {
   // ---- running jobs ----
 
   private start(j: Job): void {
+    if (j.phase === 'verifying') {
+      this.startVerify(j);
+      return;
+    }
     switch (j.op) {
       case 'Download': case 'DownloadInstall': case 'DownloadInstallInactive':
         if (j.phase === 'installing') return; // resolved in boot()
         this.startDownload(j);
         return;
       case 'Install': case 'InstallInactive':
-        this.startInstall(j, pkgKey(j.node));
+        j.storageKey = pkgKey(j.node);
+        this.verifyThen(j, this.text(this.nodeUri('Delivered', j.node) + '/Ext/Signature'));
         return;
       default:
         this.startComponentOp(j);
@@ -449,12 +473,79 @@ export class ScomoEngine {
     const base = this.nodeUri('Download', j.node);
     j.checkpoint = undefined;
     if (!o.ok) {
-      if (j.storageKey) this.ports.packages.remove(j.storageKey);
-      this.setStatus(base, DL_DOWNLOAD_FAILED);
-      const code = o.cancelled ? RC.CANCELLED_BY_SERVER : o.resultCode;
-      this.report(j, code, this.nodeUri('Download', j.node), this.text(base + '/PkgID'), o.reason);
+      this.downloadFailed(j, o.cancelled ? RC.CANCELLED_BY_SERVER : o.resultCode, o.reason);
       return;
     }
+    if (o.sha256) j.sha256 = o.sha256;
+    if (o.type) j.pkgType = o.type;
+    // The DD's signature travelled with the package; a server may also have set the leaf.
+    this.verifyThen(j, o.signature || this.text(base + '/Ext/Signature'));
+  }
+
+  private downloadFailed(j: Job, code: number, reason: string): void {
+    const base = this.nodeUri('Download', j.node);
+    if (j.storageKey) this.ports.packages.remove(j.storageKey);
+    this.setStatus(base, DL_DOWNLOAD_FAILED);
+    this.report(j, code, base, this.text(base + '/PkgID'), reason);
+  }
+
+  /** Goes through 'verifying' when the package is signed (or must be), else straight on. */
+  private verifyThen(j: Job, signature: string): void {
+    if (!signature && !this.opts.requireSignature) {
+      this.verified(j);
+      return;
+    }
+    j.phase = 'verifying';
+    if (signature) j.signature = signature;
+    this.journal.save(j);
+    this.startVerify(j);
+  }
+
+  private startVerify(j: Job): void {
+    if (!j.signature) {
+      this.verifyFailed(j, RC.VALIDATION_FAILED, 'package is not signed and this device requires signed packages');
+      return;
+    }
+    const sig = parseSignature(j.signature);
+    if (!sig.ok) {
+      this.verifyFailed(j, RC.VALIDATION_FAILED, sig.message);
+      return;
+    }
+    if (!this.ports.verifyPackage) {
+      this.verifyFailed(j, RC.VALIDATION_FAILED, 'package is signed but this device has no signature verifier');
+      return;
+    }
+    const key = j.storageKey || pkgKey(j.node);
+    const req: VerifyRequest = {
+      pkgId: this.text(this.nodeUri('Delivered', j.node) + '/PkgID') || this.text(this.nodeUri('Download', j.node) + '/PkgID') || j.node,
+      storageKey: key,
+      size: this.ports.packages.size(key),
+      alg: sig.sig.alg,
+      signature: sig.sig.value,
+    };
+    if (j.sha256) req.sha256 = j.sha256;
+    const r: Running = { job: j, http: [], opId: this.ports.nextId(), verify: true };
+    this.running.push(r);
+    this.ports.log('info', 'job ' + j.id + ': verifying the ' + sig.sig.alg + ' signature of ' + req.pkgId);
+    this.ports.verifyPackage(r.opId!, req);
+  }
+
+  private verified(j: Job): void {
+    if (j.op === 'Install' || j.op === 'InstallInactive') this.startInstall(j, j.storageKey || pkgKey(j.node));
+    else this.delivered(j);
+  }
+
+  private verifyFailed(j: Job, code: number, reason: string): void {
+    if (j.op === 'Install' || j.op === 'InstallInactive') {
+      // The data stays for the server to Remove (or to re-sign and Install again).
+      j.identifier = this.text(this.nodeUri('Delivered', j.node) + '/PkgID') || j.node;
+      this.installFailed(j, code, reason);
+    } else this.downloadFailed(j, code, reason);
+  }
+
+  /** A downloaded (and verified) package becomes a Delivered DP; DownloadInstall* go on to install. */
+  private delivered(j: Job): void {
+    const base = this.nodeUri('Download', j.node);
     // The DP moves to Inventory/Delivered/<X> (same name), carrying its descriptive leaves.
     const dv = this.nodeUri('Delivered', j.node);
     const leaves: [string, string, string][] = [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_DELIVERED)]];
@@ -463,11 +554,13 @@ export class ScomoEngine {
       const v = this.tree.readLocal(base + '/' + copy[i]);
       if (v !== undefined) leaves.push([copy[i], 'chr', typeof v === 'string' ? v : '']);
     }
-    if (!this.text(dv + '/PkgType') && o.type) leaves.push(['PkgType', 'chr', o.type]);
+    if (!this.text(base + '/PkgType') && j.pkgType) leaves.push(['PkgType', 'chr', j.pkgType]);
+    // A later Install checks the same signature again, whichever way it arrived.
+    if (j.signature) leaves.push(['Ext/Signature', 'chr', j.signature]);
     this.writeTree(dv, leaves, DELIVERED_OPS);
     this.setStatus(base, DL_DOWNLOAD_COMPLETE);
     if (j.op === 'Download') {
-      this.report(j, RC.SUCCESS, dv, this.text(base + '/PkgID'), 'downloaded ' + o.bytesReceived + ' bytes');
+      this.report(j, RC.SUCCESS, dv, this.text(base + '/PkgID'), 'downloaded ' + this.ports.packages.size(j.storageKey!) + ' bytes');
       return;
     }
     this.setStatus(base, DL_INSTALL_PROGRESSING);
@@ -572,6 +665,11 @@ export class ScomoEngine {
     const r = this.runningOf(j.id);
     if (r && r.dl) {
       this.act(r, r.dl.handle({ type: 'cancel' }));
+      return;
+    }
+    if (r && r.verify) {
+      this.dropRunning(r);
+      this.downloadFailed(j, RC.CANCELLED_BY_SERVER, 'cancelled while verifying the signature');
       return;
     }
     if (!r && j.phase === 'queued') this.report(j, RC.CANCELLED_BY_SERVER, this.nodeUri('Download', j.node), j.node, 'cancelled before start');

@@ -7,6 +7,7 @@ import type { DownloadCheckpoint } from './download/types.js';
 export type JobPhase =
   | 'queued'        // accepted (202 sent); nothing done yet
   | 'downloading'   // alternate download in progress; `checkpoint` says how far
+  | 'verifying'     // package signature being checked (host hook); after a reboot check again
   | 'installing'    // installer hook called; after a reboot ask whether it committed
   | 'component-op'  // activate / deactivate / remove hook called
   | 'reporting';    // outcome known; the final alert is pending until the server acknowledges it
@@ -31,6 +32,12 @@ export interface Job {
   target?: string;
   identifier?: string;
   reason?: string;
+  /** Package signature (`<alg>:<base64>`) checked in 'verifying'. */
+  signature?: string;
+  /** Hex SHA-256 of the downloaded package, handed to the signature verifier. */
+  sha256?: string;
+  /** MIME type the download server gave, used as PkgType when the server set none. */
+  pkgType?: string;
 }
 
 const JOB = 'j', DEL = 'd';

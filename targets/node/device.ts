@@ -32,6 +32,10 @@ export interface DeviceOptions {
   runtime?: 'node' | 'quickjs';
   /** QuickJS heap budget, bytes (default 1 MiB). */
   quickjsBudget?: number;
+  /** Trusted package-signing keys: PEM file paths or PEM texts (NodeHostOptions.trustKeys). */
+  trustKeys?: string[];
+  /** Refuse (1407) packages that carry no signature (AgentConfig.requireSignature). */
+  requireSignature?: boolean;
 }
 
 export interface RunningDevice {
@@ -55,6 +59,7 @@ export async function startDevice(o: DeviceOptions): Promise<RunningDevice> {
     ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
     ...(o.maxPackageBytes ? { maxPackageBytes: o.maxPackageBytes } : {}),
     ...(o.installers ? { installers: o.installers } : {}),
+    ...(o.trustKeys ? { trustKeys: o.trustKeys } : {}),
   });
   let sock: dgram.Socket | undefined;
   let notifyPort: number | undefined;
@@ -79,6 +84,7 @@ export async function startDevice(o: DeviceOptions): Promise<RunningDevice> {
     encoding: o.encoding ?? 'xml',
     ...(notifyPort ? { notifyPort } : {}),
     ...(o.pollIntervalS ? { pollIntervalMs: o.pollIntervalS * 1000 } : {}),
+    ...(o.requireSignature ? { requireSignature: true } : {}),
   };
   let qjs: QuickJSAgent | undefined;
   let agent: Agent;

@@ -2,12 +2,13 @@
 // the agent from Node's event loop, never from inside the call that requested it.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Host, InstallRequest, InstallResult, LogLevel } from '../../src/agent/host.js';
+import type { Host, InstallRequest, InstallResult, LogLevel, VerifyRequest } from '../../src/agent/host.js';
 import { EventLoopHost } from './event-loop-host.js';
 import type { CryptoProvider, HashStream } from '../../src/crypto/provider.js';
 import type { Flash } from '../../src/store/api.js';
 import { FileFlash } from './file-flash.js';
 import { PackageFiles } from './package-files.js';
+import { loadTrustKeys, verifyPackageSignature, RC_BAD_SIGNATURE, type TrustedKey } from './package-verifier.js';
 import { AbFirmwareInstaller, DirectoryInstaller, RC_INSTALL_FAILED, type NodeInstaller } from './installers.js';
 
 export interface NodeHostOptions {
@@ -23,6 +24,13 @@ export interface NodeHostOptions {
   ca?: string | Buffer;
   log?: (level: LogLevel, message: string) => void;
   installers?: NodeInstaller[];
+  /**
+   * Keys that signed packages must verify against (Host.verifyPackage). Each entry is PEM text
+   * (contains "-----BEGIN") or the path of a PEM file holding public keys and/or X.509
+   * certificates (EC P-256 or RSA). Loaded in the constructor, which throws a one-line Error for
+   * a bad entry. None: every signed package is refused (1407).
+   */
+  trustKeys?: string[];
 }
 
 const UNSUPPORTED_ENV = 1413;
@@ -31,11 +39,14 @@ export class NodeHost extends EventLoopHost implements Host {
   readonly flash: Flash;
   readonly packages: PackageFiles;
   readonly installers: NodeInstaller[];
+  readonly trustKeys: TrustedKey[];
   /** Native hashes (node:crypto): packages are hashed while they stream. */
   readonly crypto: CryptoProvider = { createSha256: () => nodeHash('sha256'), createMd5: () => nodeHash('md5') };
 
   constructor(private opts: NodeHostOptions) {
     super({ ...(opts.log ? { log: opts.log } : {}), ...(opts.ca ? { ca: opts.ca } : {}) });
+    // First, so a bad key file fails before any file is opened.
+    this.trustKeys = loadTrustKeys(opts.trustKeys ?? []);
     this.flash = opts.flash ?? new FileFlash(join(opts.dataDir, 'flash.bin'), opts.flashBytes ?? 1 << 20, opts.blockBytes ?? 4096);
     this.packages = new PackageFiles(join(opts.dataDir, 'packages'), opts.maxPackageBytes);
     this.installers = opts.installers ?? [
@@ -64,6 +75,20 @@ export class NodeHost extends EventLoopHost implements Host {
     // No installer owns it: a Remove re-issued after a power cut finds it already gone (success).
     if (!inst) { done(op === 'remove' ? 1200 : op === 'activate' ? 1409 : 1410); return; }
     inst.componentOp(op, componentId).then(done, () => done(1412));
+  }
+
+  verifyPackage(id: number, req: VerifyRequest): void {
+    if (this.closed) return;
+    const done = (code: number, reason: string): void => {
+      if (this.closed) return;
+      this.log(code === 1200 ? 'info' : 'warn', `package ${req.pkgId}: ${code === 1200 ? '' : `refused (${code}): `}${reason}`);
+      setImmediate(() => this.deliver((a) => a.onVerifyDone(id, code)));
+    };
+    // Checked first: reading a key that has no file would create an empty one.
+    const stored = this.packages.size(req.storageKey);
+    if (this.trustKeys.length && stored < req.size) { Promise.resolve().then(() => done(RC_BAD_SIGNATURE, `package storage holds ${stored} of ${req.size} bytes`)); return; }
+    verifyPackageSignature(this.trustKeys, req, (off, len) => this.packages.read(req.storageKey, off, len), { aborted: () => this.closed })
+      .then((r) => done(r.code, r.reason), (e: unknown) => done(RC_BAD_SIGNATURE, 'verifier failed: ' + (e instanceof Error ? e.message : String(e))));
   }
 
   installStatus(pkgId: string): InstallResult | undefined {

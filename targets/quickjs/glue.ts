@@ -68,6 +68,8 @@ var host = {
   componentOp: function (id, op, c) { R.componentOp(id, op, JSON.stringify(c)); },
   installStatus: function (p) { var s = R.installStatus(p); return s ? JSON.parse(s) : undefined; }
 };
+// Optional hook: absent when the Node host has none, so the agent sees the same host shape.
+if (R.verifyPackage) host.verifyPackage = function (id, q) { R.verifyPackage(id, JSON.stringify(q)); };
 if (R.hashNew) {
   var mk = function (alg) {
     return function () {
@@ -89,6 +91,7 @@ var __ev = {
   err: function (id, r) { __agent.onHttpError(id, JSON.parse(r)); },
   inst: function (id, r) { __agent.onInstallDone(id, JSON.parse(r)); },
   op: function (id, c) { __agent.onComponentOpDone(id, c); },
+  verify: function (id, c) { __agent.onVerifyDone(id, c); },
   req: function (n, v) { __agent.requestComponent(JSON.parse(n), v ? JSON.parse(v) : undefined); },
   idle: function () { return __agent.idle(); },
   status: function () { return JSON.stringify(__agent.status()); }
@@ -165,6 +168,10 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
   fn('clearTimer', (id) => { host.clearTimer(num(id)); });
   fn('install', (id, q) => { host.install(num(id), JSON.parse(str(q))); });
   fn('componentOp', (id, op, c) => { host.componentOp(num(id), str(op) as 'activate', JSON.parse(str(c)) as string); });
+  if (host.verifyPackage) {
+    const verify = host.verifyPackage.bind(host);
+    fn('verifyPackage', (id, q) => { verify(num(id), JSON.parse(str(q))); });
+  }
   fn('installStatus', (p) => {
     const r = host.installStatus ? host.installStatus(str(p)) : undefined;
     return r ? ctx.newString(JSON.stringify(r)) : ctx.undefined;
@@ -238,6 +245,7 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     onHttpError: (id, reason) => callVoid('err', id, JSON.stringify(reason)),
     onInstallDone: (id, r: InstallResult) => callVoid('inst', id, JSON.stringify(r)),
     onComponentOpDone: (id, code) => callVoid('op', id, code),
+    onVerifyDone: (id, code) => callVoid('verify', id, code),
     requestComponent: (name, version) => callVoid('req', JSON.stringify(name), version === undefined ? '' : JSON.stringify(version)),
     idle: () => {
       const h = call('idle', []);

@@ -9,6 +9,7 @@ import { createRepoServer, type RepoServer } from '../../src/server/repo/repo-se
 import type { ReceivedAlert, QueueEntry } from '../../src/server/storage/types.js';
 import type { Command, Item } from '../../src/codec/model.js';
 import { startDevice, type DeviceOptions } from '../../targets/node/device.js';
+import type { NodeHost } from '../../targets/node/host.js';
 import { startNativeDevice } from '../../targets/c/native-device.js';
 import type { AgentStatus } from '../../src/agent/api.js';
 import { prepareNative } from './native.js';
@@ -19,6 +20,8 @@ export interface DeviceHandle {
   waitIdle(timeoutMs?: number): Promise<void>;
   status(): AgentStatus | undefined;
   peakHeap?(): number;
+  /** The Node host (node and quickjs runtimes), for tests that intercept a hook. */
+  host?: NodeHost;
   close(): Promise<unknown>;
 }
 
@@ -75,7 +78,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     }
     const d = await startDevice({ ...opts, runtime: o.runtime ?? 'node' });
     return {
-      connect: () => d.agent.connect(), waitIdle: (ms) => d.waitIdle(ms), status: () => d.agent.status(),
+      connect: () => d.agent.connect(), waitIdle: (ms) => d.waitIdle(ms), status: () => d.agent.status(), host: d.host,
       ...(d.peakHeap ? { peakHeap: d.peakHeap } : {}), close: () => d.close(),
     };
   };

@@ -6,14 +6,17 @@
 //     <name>..</name> <vendor>..</vendor> <description>..</description>
 //     <installNotifyURI>..</installNotifyURI>
 //     <x:sha256 xmlns:x="urn:x-scomo:dd-ext:1.0">hex</x:sha256>   (our extension)
+//     <x:signature xmlns:x="urn:x-scomo:dd-ext:1.0">alg:base64</x:signature>   (our extension)
 //   </media>
 //
 // DD 1.0 has no digest element. Our extension puts the package's lower-case hex SHA-256 in a
 // `sha256` element of our own namespace DD_EXT_NS, which DD readers that do not know it ignore
-// (unknown elements are skipped). This reader accepts `sha256` in any namespace.
+// (unknown elements are skipped). This reader accepts `sha256` in any namespace. A signed package
+// carries its detached signature the same way, in `signature` (format: ../signature.ts).
 import { XElement, isElement } from '../../codec/element.js';
 import { readXml } from '../../codec/xml-reader.js';
 import { CodecLimits, formatCodecError } from '../../codec/errors.js';
+import { parseSignature } from '../signature.js';
 
 export const DD_NS = 'http://www.openmobilealliance.org/xmlns/dd';
 export const DD_EXT_NS = 'urn:x-scomo:dd-ext:1.0';
@@ -39,6 +42,8 @@ export interface DownloadDescriptor {
   installNotifyURI?: string;
   /** Lower-case hex, from our extension element. */
   sha256?: string;
+  /** `<alg>:<base64>`, from our extension element (validated). */
+  signature?: string;
 }
 
 export type DdResult = { ok: true; dd: DownloadDescriptor } | { ok: false; message: string };
@@ -74,6 +79,10 @@ export function parseDownloadDescriptor(bytes: Uint8Array): DdResult {
     if (name === 'sha256') {
       if (!/^[0-9a-fA-F]{64}$/.test(v)) return bad('sha256 is not 64 hex digits');
       dd.sha256 = v.toLowerCase();
+    } else if (name === 'signature' && c.ns === DD_EXT_NS) {
+      const sig = parseSignature(v);
+      if (!sig.ok) return bad(sig.message);
+      dd.signature = sig.sig.alg + ':' + sig.sig.value;
     } else if (c.ns === DD_NS || c.ns === '') {
       if (name === 'size') {
         if (!/^[0-9]{1,15}$/.test(v)) return bad('size is not a byte count');
@@ -100,5 +109,6 @@ export function writeDownloadDescriptor(dd: DownloadDescriptor): string {
   if (dd.description !== undefined) s += ' <description>' + esc(dd.description) + '</description>\n';
   if (dd.installNotifyURI !== undefined) s += ' <installNotifyURI>' + esc(dd.installNotifyURI) + '</installNotifyURI>\n';
   if (dd.sha256 !== undefined) s += ' <x:sha256 xmlns:x="' + DD_EXT_NS + '">' + esc(dd.sha256) + '</x:sha256>\n';
+  if (dd.signature !== undefined) s += ' <x:signature xmlns:x="' + DD_EXT_NS + '">' + esc(dd.signature) + '</x:signature>\n';
   return s + '</media>\n';
 }

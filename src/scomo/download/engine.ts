@@ -89,6 +89,8 @@ export class DownloadEngine {
     let expectedSha = opts.expectedSha256 ? opts.expectedSha256.toLowerCase() : undefined;
     let type: string | undefined;
     let notifyUri: string | undefined;
+    /** The DD's package signature: journaled too, so a resumed download cannot shed it. */
+    let signature: string | undefined;
     let descriptor: DownloadDescriptor | undefined;
     let hash: ResumableHash | null = null;
     /** Total size the server announced for the object (Content-Length of a 200, Content-Range total). */
@@ -266,6 +268,7 @@ export class DownloadEngine {
       }
       if (dd.type) type = dd.type;
       if (dd.installNotifyURI) notifyUri = dd.installNotifyURI;
+      if (dd.signature) signature = dd.signature;
       descriptor = dd;
       target = url = resolveUrl(url, dd.objectURI);
       resolved = true;
@@ -326,6 +329,7 @@ export class DownloadEngine {
       if (sha) o.sha256 = sha;
       if (type !== undefined) o.type = type;
       if (descriptor) o.descriptor = descriptor;
+      if (signature !== undefined) o.signature = signature;
       result = o;
       out.push({ type: 'done', outcome: o });
     }
@@ -337,6 +341,7 @@ export class DownloadEngine {
       if (expectedSha !== undefined) cp.expectedSha256 = expectedSha;
       if (type !== undefined) cp.type = type;
       if (notifyUri !== undefined) cp.installNotifyURI = notifyUri;
+      if (signature !== undefined) cp.signature = signature;
       const h = hash ? hash.save() : null;
       if (h !== null) cp.hash = h;
       return cp;
@@ -353,6 +358,7 @@ export class DownloadEngine {
         etag = cp.etag;
         type = cp.type;
         notifyUri = cp.installNotifyURI;
+        signature = cp.signature;
         if (cp.expectedSize !== undefined) expectedSize = cp.expectedSize;
         if (cp.expectedSha256 !== undefined) expectedSha = cp.expectedSha256;
         hash = cp.hash ? hashPort.restore(cp.hash) : null;

@@ -128,6 +128,8 @@ export interface DownloadCheckpoint {
   hash?: string;
   /** DD `installNotifyURI`, kept for the SCOMO layer's install status report. */
   installNotifyURI?: string;
+  /** DD package signature (`<alg>:<base64>`), verified by the SCOMO layer before install. */
+  signature?: string;
 }
 
 export interface DownloadOutcome {
@@ -143,6 +145,8 @@ export interface DownloadOutcome {
   url: string;
   type?: string;
   descriptor?: DownloadDescriptor;
+  /** Package signature from the DD (also after a resume from a checkpoint, which has no descriptor). */
+  signature?: string;
 }
 
 export interface DownloadProgress {

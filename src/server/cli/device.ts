@@ -1,24 +1,52 @@
 // `scomo device`: the desktop emulated device (targets/node) as a command.
 import { parseArgs, optInt, optString, UsageError } from './args.js';
 import { startDevice } from '../../../targets/node/device.js';
+import { loadTrustKeys } from '../../../targets/node/package-verifier.js';
 
 const HELP = `usage: scomo device --server <url> --id <deviceId> --client-user U --client-secret S
                     --server-id ID --server-secret S2 [--auth basic|md5|hmac] [--encoding xml|wbxml]
                     [--data DIR] [--notify-port N] [--poll-interval S] [--ca F] [--once] [--quiet]
-                    [--request-component NAME[@VERSION]]
+                    [--request-component NAME[@VERSION]] [--trust-key FILE]... [--require-signature]
 Runs the emulated device: file-backed flash in DIR, a client-initiated session at boot,
 package 0 on its UDP notification port, SCOMO jobs with the directory and A/B firmware installers.
 --request-component: ask the server for a component at start (SCOMO flow alternative 1).
+--trust-key FILE: a PEM file of public keys and/or X.509 certificates (EC P-256 or RSA) that
+        signed packages must verify against; repeatable. A signed package that no trusted key
+        verifies is refused with 1407 (so is every signed package when no key is given).
+--require-signature: refuse (1407) packages that carry no signature too; needs --trust-key.
 --once: run until the first session (and the jobs it starts) are done; exit 0 if it succeeded,
         1 with a one-line reason if it did not.`;
 
+/** Takes every `--trust-key F` / `--trust-key=F` out of `args` (the shared parser keeps only the last of a repeated option). */
+function takeTrustKeys(args: string[]): { files: string[]; rest: string[] } {
+  const files: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--trust-key') {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError('option --trust-key needs a file');
+      files.push(v);
+    } else if (a.startsWith('--trust-key=')) {
+      const v = a.slice('--trust-key='.length);
+      if (!v) throw new UsageError('option --trust-key needs a file');
+      files.push(v);
+    } else rest.push(a);
+  }
+  return { files, rest };
+}
+
 export async function run(args: string[]): Promise<number> {
   let p;
+  let trustKeys: string[];
   try {
+    const tk = takeTrustKeys(args);
+    trustKeys = tk.files;
+    args = tk.rest;
     p = parseArgs(args, {
       server: 'value', id: 'value', 'client-user': 'value', 'client-secret': 'value', 'server-id': 'value',
       'server-secret': 'value', auth: 'value', encoding: 'value', data: 'value', 'notify-port': 'value',
-      'poll-interval': 'value', ca: 'value', 'request-component': 'value', once: 'flag', quiet: 'flag', help: 'flag',
+      'poll-interval': 'value', ca: 'value', 'request-component': 'value', 'require-signature': 'flag', once: 'flag', quiet: 'flag', help: 'flag',
     }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(HELP + '\n'); return 0; }
     for (const k of ['server', 'id', 'client-user', 'client-secret', 'server-id', 'server-secret']) {
@@ -29,9 +57,15 @@ export async function run(args: string[]): Promise<number> {
     const enc = optString(p, 'encoding') ?? 'xml';
     if (!['xml', 'wbxml'].includes(enc)) throw new UsageError(`--encoding must be xml or wbxml`);
     try { new URL(optString(p, 'server')!); } catch { throw new UsageError(`--server is not a URL: ${optString(p, 'server')}`); }
+    if (p.opts['require-signature'] && !trustKeys.length) throw new UsageError('--require-signature needs at least one --trust-key');
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`scomo device: ${e.message}\n${HELP}\n`); return 1; }
     throw e;
+  }
+  // Bad key files are a configuration error: one line before anything starts.
+  try { loadTrustKeys(trustKeys); } catch (e) {
+    process.stderr.write(`scomo device: ${(e as Error).message}\n`);
+    return 1;
   }
   const quiet = !!p.opts.quiet;
   const once = !!p.opts.once;
@@ -49,6 +83,8 @@ export async function run(args: string[]): Promise<number> {
     ...(np !== undefined ? { notifyPort: optInt(p, 'notify-port', 0) } : {}),
     ...(optString(p, 'poll-interval') ? { pollIntervalS: optInt(p, 'poll-interval', 0) } : {}),
     ...(optString(p, 'ca') ? { caFile: optString(p, 'ca')! } : {}),
+    ...(trustKeys.length ? { trustKeys } : {}),
+    ...(p.opts['require-signature'] ? { requireSignature: true } : {}),
     log: (level, msg) => {
       if (quiet && level === 'debug') return;
       if (level === 'debug') return;
