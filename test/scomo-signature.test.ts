@@ -49,7 +49,7 @@ function signedDelivery(x: string, pkgId: string, bytes: Uint8Array, op: string,
 
 const trusted = { trustKeys: [PUB] };
 
-for (const runtime of ['node', 'quickjs'] as const) {
+for (const runtime of ['node', 'quickjs', 'native'] as const) {
   test(`[${runtime}] a signed package installs when its signature verifies against a trusted key`, async (t) => {
     const rig = await withRig(t, { runtime, device: trusted });
     const bytes = makeAppPackage({ id: 'signed', name: 'Signed', version: '1.0', payloadBytes: 150_000 });

@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AgentStatus } from '../../src/agent/api.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -20,7 +21,7 @@ export function buildNativeAgent(): void {
     execFileSync('make', ['-C', here], { stdio: 'pipe' });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error('make -C targets/c failed (needs build-essential, duktape-dev, libcurl4-openssl-dev): ' + (err.stderr?.toString() || err.message));
+    throw new Error('make -C targets/c failed (needs build-essential, duktape-dev, libcurl4-openssl-dev, libssl-dev): ' + (err.stderr?.toString() || err.message));
   }
 }
 
@@ -44,6 +45,14 @@ export interface NativeDeviceOptions {
   installerHook?: string;
   maxPackageBytes?: number;
   heapLimit?: number;
+  /**
+   * Keys the device trusts for package signatures (--trust-key): PEM file paths or PEM texts
+   * ("PUBLIC KEY" or "CERTIFICATE" blocks), as in DeviceOptions.trustKeys of targets/node/device.ts.
+   * Texts are written to files in dataDir.
+   */
+  trustKeys?: string[];
+  /** AgentConfig.requireSignature: refuse unsigned packages (--require-signature). */
+  requireSignature?: boolean;
   /** Each stderr line of the program (its log). */
   log?: (line: string) => void;
   bin?: string;
@@ -76,6 +85,14 @@ export async function startNativeDevice(o: NativeDeviceOptions): Promise<Running
   if (o.bundle) args.push('--bundle', o.bundle);
   if (o.maxPackageBytes) args.push('--max-package-bytes', String(o.maxPackageBytes));
   if (o.heapLimit) args.push('--heap-limit', String(o.heapLimit));
+  (o.trustKeys ?? []).forEach((k, i) => {
+    if (!k.includes('-----BEGIN')) { args.push('--trust-key', k); return; }
+    mkdirSync(o.dataDir, { recursive: true });
+    const file = join(o.dataDir, `trust-key-${i}.pem`);
+    writeFileSync(file, k);
+    args.push('--trust-key', file);
+  });
+  if (o.requireSignature) args.push('--require-signature');
   const p = spawn(o.bin ?? NATIVE_AGENT, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let last: StatusLine | undefined;
   let notifyPort: number | undefined;

@@ -6,12 +6,15 @@
  *   HTTP             libcurl multi interface; each received piece is one onHttpChunk event
  *   package 0        a UDP socket on --notify-port
  *   installers       a shell hook (targets/host-abi.md, "Installer hook")
+ *   signatures       OpenSSL libcrypto against --trust-key files (pkgsig.c), streamed from the
+ *                    package file a slice per loop turn
  * One poll() loop (curl_multi_poll with the UDP socket and installer pipes as extra fds).
  * Events are never delivered from inside a host callback: requests made by the agent are
  * queued and started by the loop, so the agent is never re-entered.
  */
 #define _GNU_SOURCE
 #include "hashes.h"
+#include "pkgsig.h"
 #include "scomo_host.h"
 
 #include <arpa/inet.h>
@@ -45,6 +48,9 @@ typedef struct {
   size_t heap_limit;
   unsigned long long max_package_bytes; /* 0: no cap beyond the disk */
   uint32_t flash_size, flash_block;
+  const char *trust_keys[16]; /* --trust-key, repeatable */
+  int n_trust_keys;
+  int require_signature;
 } options;
 
 static options opt;
@@ -56,6 +62,7 @@ static void usage(FILE *f) {
           "         [--data DIR] [--notify-port N] [--poll-interval S] [--once] [--bundle PATH]\n"
           "         [--installer-hook SCRIPT] [--ca FILE] [--stats] [--timeout S] [--heap-limit BYTES]\n"
           "         [--flash-size BYTES] [--flash-block BYTES] [--max-package-bytes N] [--status-lines] [--debug]\n"
+          "         [--trust-key FILE]... [--require-signature]\n"
           "SIGUSR1 opens a session now; SIGTERM/SIGINT stop (exit 0, or 1 with --once).\n");
 }
 
@@ -322,7 +329,7 @@ static scomo_agent *agent;
 
 /* Completions produced inside host callbacks, delivered from the loop. */
 typedef struct deferred {
-  int kind; /* 1 install done, 2 component op done */
+  int kind; /* 1 install done, 2 component op done, 3 verify done */
   int id, code;
   struct deferred *next;
 } deferred;
@@ -750,6 +757,97 @@ static void hook_read(hook_run *h) {
   free(h);
 }
 
+/* ------------------------------------------------------------------ signature verification */
+
+static scomo_trust *trust;
+
+/* A verification in progress: the loop feeds it VERIFY_SLICE bytes per turn, so HTTP, timers
+ * and package 0 keep flowing while a large package is checked, and only one chunk is in memory. */
+typedef struct verify_job {
+  int id;
+  int fd;
+  double size, done;
+  char pkg_id[64]; /* for log lines */
+  scomo_sigcheck *check;
+  struct verify_job *next;
+} verify_job;
+static verify_job *verify_head, *verify_tail;
+
+#define VERIFY_CHUNK (64 * 1024)
+#define VERIFY_SLICE (1024 * 1024)
+
+static void host_verify_package(void *ctx, int id, const scomo_verify_request *req) {
+  (void)ctx;
+  char why[256];
+  if (!scomo_trust_count(trust)) {
+    logf_("warn", "verify %d of package %s: no trusted key configured (--trust-key): 1407", id, req->pkg_id);
+    defer(3, id, SCOMO_VERIFY_BAD);
+    return;
+  }
+  scomo_sigcheck *c = scomo_sigcheck_begin(trust, req->alg, req->signature_b64, req->sha256, why, sizeof why);
+  if (!c) {
+    logf_("warn", "verify %d of package %s: %s: 1407", id, req->pkg_id, why);
+    defer(3, id, SCOMO_VERIFY_BAD);
+    return;
+  }
+  char p[PATH_MAX + 640];
+  int fd = pkg_path(req->storage_key, p, sizeof p) == 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+  if (fd < 0) {
+    logf_("warn", "verify %d of package %s: cannot open stored package %s: 1407", id, req->pkg_id, req->storage_key);
+    scomo_sigcheck_free(c);
+    defer(3, id, SCOMO_VERIFY_BAD);
+    return;
+  }
+  verify_job *j = calloc(1, sizeof *j);
+  if (!j) abort();
+  j->id = id, j->fd = fd, j->size = req->size, j->check = c;
+  snprintf(j->pkg_id, sizeof j->pkg_id, "%s", req->pkg_id);
+  if (verify_tail) verify_tail->next = j;
+  else verify_head = j;
+  verify_tail = j;
+}
+
+/* Feeds the first job one slice; completes it at the end of the file. 1 while jobs remain. */
+static int verify_step(void) {
+  static uint8_t buf[VERIFY_CHUNK];
+  verify_job *j = verify_head;
+  if (!j) return 0;
+  int finished = 0, code = SCOMO_VERIFY_BAD;
+  char why[256] = "read error";
+  for (size_t fed = 0; fed < VERIFY_SLICE;) {
+    ssize_t r = pread(j->fd, buf, sizeof buf, (off_t)j->done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      snprintf(why, sizeof why, "cannot read the stored package: %s", strerror(errno));
+      scomo_sigcheck_free(j->check);
+      finished = 1;
+      break;
+    }
+    if (r == 0) {
+      if (j->done != j->size) {
+        snprintf(why, sizeof why, "stored package has %.0f bytes, expected %.0f", j->done, j->size);
+        scomo_sigcheck_free(j->check);
+      } else {
+        code = scomo_sigcheck_end(j->check, why, sizeof why);
+      }
+      finished = 1;
+      break;
+    }
+    scomo_sigcheck_update(j->check, buf, (size_t)r);
+    j->done += (double)r;
+    fed += (size_t)r;
+  }
+  if (!finished) return 1;
+  verify_head = j->next;
+  if (!verify_head) verify_tail = NULL;
+  close(j->fd);
+  logf_(code == SCOMO_VERIFY_OK ? "info" : "warn", "verify %d of package %s: %s: %d", j->id, j->pkg_id, why, code);
+  int id = j->id;
+  free(j);
+  scomo_on_verify_done(agent, id, code); /* from the loop, never inside a host callback */
+  return verify_head != NULL;
+}
+
 /* ------------------------------------------------------------------ package 0 (UDP) */
 
 static int udp_fd = -1;
@@ -818,6 +916,7 @@ static char *config_json(void) {
   /* Like `scomo device`: optional fields only when given, DevInfo from the agent's defaults. */
   if (opt.poll_interval_s > 0) fprintf(f, ",\"pollIntervalMs\":%.0f", opt.poll_interval_s * 1000);
   if (opt.notify_port >= 0) fprintf(f, ",\"notifyPort\":%d", opt.notify_port);
+  if (opt.require_signature) fputs(",\"requireSignature\":true", f);
   fputs("}", f);
   fclose(f);
   return buf;
@@ -922,7 +1021,21 @@ static int parse_args(int argc, char **argv) {
     VAL("--flash-size", opt.flash_size = (uint32_t)strtoul(v, NULL, 10))
     VAL("--flash-block", opt.flash_block = (uint32_t)strtoul(v, NULL, 10))
 #undef VAL
+    if (!strcmp(a, "--trust-key")) {
+      if (!v) {
+        fprintf(stderr, "scomo-native-agent: --trust-key needs a value\n");
+        return -1;
+      }
+      if (opt.n_trust_keys == 16) {
+        fprintf(stderr, "scomo-native-agent: at most 16 --trust-key files\n");
+        return -1;
+      }
+      opt.trust_keys[opt.n_trust_keys++] = v;
+      i++;
+      continue;
+    }
     if (!strcmp(a, "--once")) opt.once = 1;
+    else if (!strcmp(a, "--require-signature")) opt.require_signature = 1;
     else if (!strcmp(a, "--stats")) opt.stats = 1;
     else if (!strcmp(a, "--debug")) opt.debug = 1;
     else if (!strcmp(a, "--status-lines")) opt.status_lines = 1;
@@ -1057,6 +1170,18 @@ int main(int argc, char **argv) {
     return finish(1, r);
   }
 
+  if (!(trust = scomo_trust_new())) return finish(1, "out of memory");
+  for (int i = 0; i < opt.n_trust_keys; i++) {
+    char why[PATH_MAX + 128];
+    int n = scomo_trust_add_file(trust, opt.trust_keys[i], why, sizeof why);
+    if (n < 0) {
+      char r[PATH_MAX + 160];
+      snprintf(r, sizeof r, "cannot load --trust-key: %s", why);
+      return finish(1, r);
+    }
+    logf_("info", "verify: trusting %d key(s) from %s", n, opt.trust_keys[i]);
+  }
+
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(multi = curl_multi_init())) return finish(1, "cannot initialise libcurl");
 
   static scomo_host host;
@@ -1085,6 +1210,7 @@ int main(int argc, char **argv) {
   host.hash_new = host_hash_new;
   host.hash_update = host_hash_update;
   host.hash_end = host_hash_end;
+  host.verify_package = host_verify_package;
 
   char err[1200];
   char *cfg = config_json();
@@ -1110,6 +1236,8 @@ int main(int argc, char **argv) {
       if (d->kind == 1) {
         scomo_install_result r = {d->code, NULL, NULL, NULL, NULL};
         scomo_on_install_done(agent, d->id, &r);
+      } else if (d->kind == 3) {
+        scomo_on_verify_done(agent, d->id, d->code);
       } else {
         scomo_on_component_op_done(agent, d->id, d->code);
       }
@@ -1142,7 +1270,7 @@ int main(int argc, char **argv) {
       extra[nx].fd = h->fd, extra[nx].events = CURL_WAIT_POLLIN, extra[nx].revents = 0;
       hook_of[nx++] = h;
     }
-    int wait_ms = 1000;
+    int wait_ms = verify_head ? 0 : 1000; /* a verification in progress runs a slice per turn */
     double now = mono_ms();
     for (timer *t = timers; t; t = t->next) {
       double d = t->due - now;
@@ -1158,5 +1286,6 @@ int main(int argc, char **argv) {
       if (!hook_of[i]) udp_read();
       else hook_read(hook_of[i]);
     }
+    verify_step();
   }
 }

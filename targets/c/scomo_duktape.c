@@ -316,6 +316,29 @@ static duk_ret_t js_component_op(duk_context *ctx) {
   return 0;
 }
 
+static duk_ret_t js_verify_package(duk_context *ctx) {
+  scomo_agent *a = agent_of(ctx);
+  int id = duk_require_int(ctx, 0);
+  duk_require_object(ctx, 1);
+  scomo_verify_request r;
+  memset(&r, 0, sizeof r);
+  r.pkg_id = opt_string_prop(ctx, 1, "pkgId");
+  r.storage_key = opt_string_prop(ctx, 1, "storageKey");
+  r.alg = opt_string_prop(ctx, 1, "alg");
+  r.signature_b64 = opt_string_prop(ctx, 1, "signature");
+  r.sha256 = opt_string_prop(ctx, 1, "sha256");
+  duk_get_prop_string(ctx, 1, "size");
+  r.size = duk_is_number(ctx, -1) ? duk_get_number(ctx, -1) : 0;
+  /* No throw for a malformed request: "" reaches the host, which completes it with 1407, so the
+   * agent's job never waits on a completion that a throw would have lost. */
+  if (!r.pkg_id) r.pkg_id = "";
+  if (!r.storage_key) r.storage_key = "";
+  if (!r.alg) r.alg = "";
+  if (!r.signature_b64) r.signature_b64 = "";
+  a->host->verify_package(a->host->ctx, id, &r);
+  return 0;
+}
+
 static void put_str(duk_context *ctx, const char *key, const char *v) {
   if (!v) return;
   duk_push_string(ctx, v);
@@ -454,6 +477,8 @@ static void push_host_object(scomo_agent *a) {
   put_fn(ctx, "install", js_install, 2);
   put_fn(ctx, "componentOp", js_component_op, 3);
   if (a->host->install_status) put_fn(ctx, "installStatus", js_install_status, 1);
+  /* Absent when NULL: the agent then sees no verifier and fails signed packages with 1407. */
+  if (a->host->verify_package) put_fn(ctx, "verifyPackage", js_verify_package, 2);
   if (a->host->hash_new && a->host->hash_update && a->host->hash_end) {
     duk_push_object(ctx);
     duk_push_c_function(ctx, js_hash_create, 0);
@@ -710,6 +735,15 @@ int scomo_on_component_op_done(scomo_agent *a, int id, int result_code) {
   duk_push_int(a->ctx, id);
   duk_push_int(a->ctx, result_code);
   int rc = call_end(a, top, "onComponentOpDone");
+  duk_set_top(a->ctx, top);
+  return rc;
+}
+
+int scomo_on_verify_done(scomo_agent *a, int id, int result_code) {
+  duk_idx_t top = call_begin(a, "onVerifyDone");
+  duk_push_int(a->ctx, id);
+  duk_push_int(a->ctx, result_code);
+  int rc = call_end(a, top, "onVerifyDone");
   duk_set_top(a->ctx, top);
   return rc;
 }

@@ -10,8 +10,8 @@
  *
  * Synchronous host functions (flash, package storage, clock, random, log, install_status) must
  * be complete when they return: the store's power-safety argument relies on it.
- * Asynchronous ones (http_request, set_timer, install, component_op) return at once and
- * complete later by the host calling the matching scomo_on_* function with the same id.
+ * Asynchronous ones (http_request, set_timer, install, component_op, verify_package) return at
+ * once and complete later by the host calling the matching scomo_on_* function with the same id.
  *
  * Threading: one agent is used from one thread. Host callbacks may be invoked from inside any
  * scomo_* call; a host must NOT call scomo_* functions from inside a host callback (queue the
@@ -58,6 +58,21 @@ typedef struct {
   int result_code; /* SCOMO result code: 1200 ok; 1405 install failed; 1413 unsupported env ... */
   const char *id, *name, *version, *description; /* description optional */
 } scomo_install_result;
+
+/* Host.verifyPackage's request (VerifyRequest): a detached signature over the whole delivered
+ * package, checked before install. Only sha256 may be NULL; a field the agent left out arrives
+ * as "" (complete such a request with 1407). */
+typedef struct {
+  const char *pkg_id;
+  const char *storage_key;   /* key of the delivered package in package storage (read it with pkg_read) */
+  double size;               /* package bytes */
+  /* Lower case: "ecdsa-p256-sha256" (DER, as `openssl dgst -sha256 -sign` writes it),
+   * "rsa-pkcs1-sha256" or "rsa-pss-sha256" (MGF1-SHA-256, salt length 32). Each signs the
+   * SHA-256 of the package bytes. Unknown algorithms fail (1407). */
+  const char *alg;
+  const char *signature_b64; /* the signature, standard base64 with padding */
+  const char *sha256;        /* optional: lower-case hex SHA-256 the agent computed while downloading */
+} scomo_verify_request;
 
 /*
  * What the host provides. Every function gets `ctx` back. Return conventions: int functions
@@ -114,6 +129,13 @@ typedef struct scomo_host {
   void (*hash_update)(void *ctx, void *h, const uint8_t *buf, uint32_t len);
   /* Writes the digest (32 bytes SHA-256, 16 MD5) into out and frees h; out == NULL only frees. */
   void (*hash_end)(void *ctx, void *h, uint8_t *out);
+
+  /* --- optional package signature check (NULL: no verifier; the agent then fails every signed
+   * package with 1407, since the device cannot tell a genuine package from a forged one) ---
+   * Checks req against the device's trusted keys and completes with scomo_on_verify_done(agent,
+   * id, code): 1200 verified, 1407 not (or no trusted key matches). It may be called again for
+   * the same package after a reboot that interrupted it, so it must not change anything. */
+  void (*verify_package)(void *ctx, int id, const scomo_verify_request *req);
 } scomo_host;
 
 /* The agent: a JavaScript engine heap running the bundle. Opaque. */
@@ -146,6 +168,8 @@ int scomo_on_install_done(scomo_agent *a, int id, const scomo_install_result *re
  * without calling the agent when result_json is not a JSON object (report a result yourself). */
 int scomo_on_install_done_json(scomo_agent *a, int id, const char *result_json);
 int scomo_on_component_op_done(scomo_agent *a, int id, int result_code);
+/* Completes verify_package: 1200 the signature verified; 1407 it did not. */
+int scomo_on_verify_done(scomo_agent *a, int id, int result_code);
 
 /* 1 when nothing is in flight or pending; 0 otherwise (also when idle() threw). */
 int scomo_idle(scomo_agent *a);

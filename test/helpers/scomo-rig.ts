@@ -73,6 +73,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
       const d = await startNativeDevice({
         server: opts.server, id: opts.id, clientUser: opts.clientUser, clientSecret: opts.clientSecret, serverId: opts.serverId,
         serverSecret: opts.serverSecret, auth: opts.auth, encoding: opts.encoding, dataDir: opts.dataDir, bundle,
+        ...(opts.trustKeys ? { trustKeys: opts.trustKeys } : {}), ...(opts.requireSignature ? { requireSignature: true } : {}),
       });
       return { connect: () => d.connect(), waitIdle: (ms) => d.waitIdle(ms), status: () => d.status(), peakHeap: () => d.peakHeap(), close: () => d.close() };
     }

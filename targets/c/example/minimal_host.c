@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
     .pkg_open = pk_status, .pkg_append = pk_append, .pkg_size = pk_size, .pkg_truncate = pk_truncate, .pkg_sync = pk_status,
     .pkg_read = pk_read, .pkg_remove = pk_remove, .now_ms = now_ms, .random_bytes = rnd, .log = logm,
     .http_request = http_req, .http_cancel = http_cancel, .set_timer = set_timer, .clear_timer = clear_timer,
-    .install = install, .component_op = comp_op, /* .install_status: optional, not provided */
+    .install = install, .component_op = comp_op, /* .install_status, .verify_package: optional, not provided */
   };
   char err[512];
   scomo_agent *a = scomo_create(&host, bundle, len, argv[2], 0, err, sizeof err);
