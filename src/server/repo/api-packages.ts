@@ -1,14 +1,21 @@
 // REST API for the package repository (issue 6 §7):
 //   POST /api/packages?name=N&version=V&type=MIME   body = package bytes (streamed to disk)
-//        -> 201 { pkgId, url, sha256, size }
+//        -> 201 { pkgId, url, sha256, size, signed }
+//        optional signature (src/scomo/signature.ts), checked before the body is read:
+//        header `X-Scomo-Signature: <alg>:<base64>` or query `signature=<base64>&sigalg=<alg>`
 //   GET  /api/packages              -> 200 { packages: [meta...] }  (each with its url)
 //   GET  /api/packages/{pkgId}      -> 200 meta + url, or 404
+//   PUT  /api/packages/{pkgId}/signature  body { alg, signature } or { signature: "<alg>:<base64>" }
+//        -> 200 meta + url; 404 unknown package; 400 bad signature
+//   DELETE /api/packages/{pkgId}/signature -> 200 meta + url (now unsigned); 404
 // Every request needs `Authorization: Bearer <token>`; errors are JSON `{ "error": "..." }`.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DOWNLOAD_PREFIX, RepoHandler, baseUrl, safeDecode } from './download-handler.js';
 import { PackageMeta } from './meta-store.js';
 import { PackageStore } from './package-store.js';
+import { checkSignature, formatSignature, parseSignature } from '../../scomo/signature.js';
+import { HttpError, readJson } from '../api/json-request.js';
 
 export interface ApiPackagesOptions {
   /** The server's API token (`--api-token` / SCOMO_API_TOKEN). */
@@ -46,6 +53,42 @@ export function requireBearer(req: IncomingMessage, res: ServerResponse, token: 
 
 const MIME_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
 
+export const SIGNATURE_HEADER = 'x-scomo-signature';
+const SIGNATURE_PATH_RE = /^\/api\/packages\/([^/]+)\/signature$/;
+const MAX_SIGNATURE_BODY = 8192;
+
+export type SignatureInput = { ok: true; signature?: string } | { ok: false; message: string };
+
+/**
+ * The signature an upload carries, from the header or the query (not both), as `<alg>:<base64>`.
+ * A `+` of base64 in an unencoded query arrives as a blank; base64 has no blanks, so it is put back.
+ */
+export function uploadSignature(req: IncomingMessage, u: URL): SignatureInput {
+  const h = req.headers[SIGNATURE_HEADER];
+  const qv = u.searchParams.get('signature');
+  const qa = u.searchParams.get('sigalg');
+  if (h !== undefined && (qv !== null || qa !== null)) return { ok: false, message: 'give the signature either as X-Scomo-Signature or as query parameters, not both' };
+  if (h !== undefined) {
+    const r = parseSignature(Array.isArray(h) ? h.join(',') : h);
+    return r.ok ? { ok: true, signature: formatSignature(r.sig) } : { ok: false, message: r.message };
+  }
+  if (qv === null && qa === null) return { ok: true };
+  if (qv === null) return { ok: false, message: 'query parameter "sigalg" needs "signature"' };
+  if (qa === null) return { ok: false, message: 'query parameter "signature" needs "sigalg"' };
+  const r = checkSignature(qa, qv.replace(/ /g, '+'));
+  return r.ok ? { ok: true, signature: formatSignature(r.sig) } : { ok: false, message: r.message };
+}
+
+/** A PUT body: `{ alg, signature }` or `{ signature: "<alg>:<base64>" }`. */
+export function bodySignature(body: Record<string, unknown>): SignatureInput {
+  const v = body.signature;
+  const a = body.alg;
+  if (typeof v !== 'string') return { ok: false, message: '"signature" must be a string' };
+  if (a !== undefined && typeof a !== 'string') return { ok: false, message: '"alg" must be a string' };
+  const r = a === undefined ? parseSignature(v) : checkSignature(a, v);
+  return r.ok ? { ok: true, signature: formatSignature(r.sig) } : { ok: false, message: r.message };
+}
+
 export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler {
   const withUrl = (req: IncomingMessage, m: PackageMeta) => ({ ...m, url: baseUrl(req, opts.publicBase) + DOWNLOAD_PREFIX + m.pkgId });
 
@@ -60,6 +103,11 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
     }
     if (p === API_PACKAGES_PATH && req.method === 'POST') {
       await upload(req, res, u);
+      return true;
+    }
+    const sm = SIGNATURE_PATH_RE.exec(p);
+    if (sm) {
+      await signature(req, res, safeDecode(sm[1]));
       return true;
     }
     if (req.method !== 'GET') {
@@ -91,13 +139,16 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
     if (!name) return refuse(400, 'query parameter "name" is required');
     if (!version) return refuse(400, 'query parameter "version" is required');
     if (!MIME_RE.test(type)) return refuse(400, `"type" must be a MIME type, got "${type}"`);
+    // Checked here, before a byte of the body is stored: a refused signature leaves nothing behind.
+    const sig = uploadSignature(req, u);
+    if (!sig.ok) return refuse(400, sig.message);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > opts.store.maxUploadBytes) {
       return refuse(413, `package of ${declared} bytes exceeds the upload limit of ${opts.store.maxUploadBytes} bytes`);
     }
     let r;
     try {
-      r = await opts.store.add(req, { name, version, type });
+      r = await opts.store.add(req, { name, version, type, ...(sig.signature !== undefined ? { signature: sig.signature } : {}) });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       return refuse(code === 'ENOSPC' ? 507 : 500, 'cannot store the package: ' + String((e as Error).message ?? e));
@@ -108,6 +159,30 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
       return;
     }
     const m = r.meta;
-    sendJson(res, 201, { pkgId: m.pkgId, url: baseUrl(req, opts.publicBase) + DOWNLOAD_PREFIX + m.pkgId, sha256: m.sha256, size: m.size });
+    sendJson(res, 201, { pkgId: m.pkgId, url: baseUrl(req, opts.publicBase) + DOWNLOAD_PREFIX + m.pkgId, sha256: m.sha256, size: m.size, signed: m.signature !== undefined });
+  }
+
+  async function signature(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    if (req.method !== 'PUT' && req.method !== 'DELETE') {
+      req.resume();
+      sendJson(res, 405, { error: 'method not allowed' }, { Allow: 'PUT, DELETE' });
+      return;
+    }
+    let sig: string | undefined;
+    if (req.method === 'PUT') {
+      let body: Record<string, unknown>;
+      try {
+        body = await readJson(req, MAX_SIGNATURE_BODY);
+      } catch (e) {
+        if (e instanceof HttpError) { sendJson(res, e.status, { error: e.message }, { Connection: 'close' }); req.resume(); return; }
+        throw e;
+      }
+      const r = bodySignature(body);
+      if (!r.ok) { sendJson(res, 400, { error: r.message }); return; }
+      sig = r.signature;
+    } else req.resume();
+    const meta = await opts.store.setSignature(id, sig);
+    if (!meta) sendJson(res, 404, { error: `no package ${id}` });
+    else sendJson(res, 200, withUrl(req, meta));
   }
 }

@@ -116,6 +116,7 @@ export function createDownloadHandler(opts: DownloadHandlerOptions): DownloadHan
       description: `${meta.name} ${meta.version}`,
       installNotifyURI: opts.installNotifyBase ? opts.installNotifyBase + meta.pkgId : undefined,
       sha256: meta.sha256,
+      ...(meta.signature !== undefined ? { signature: meta.signature } : {}),
     });
     res.writeHead(200, { 'Content-Type': DD_MIME, 'Content-Length': Buffer.byteLength(doc), 'Cache-Control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : doc);

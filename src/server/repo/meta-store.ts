@@ -17,6 +17,12 @@ export interface PackageMeta {
   sha256: string;
   /** ISO-8601 UTC time of the upload. */
   created: string;
+  /**
+   * Detached signature over the bytes, `<alg>:<base64>` (src/scomo/signature.ts), given at upload
+   * or later; absent for an unsigned package. Stores keep it as part of the record (the SQLite
+   * and PostgreSQL stores hold the record as JSON), so older records simply have none.
+   */
+  signature?: string;
 }
 
 /**

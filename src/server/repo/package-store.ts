@@ -19,6 +19,8 @@ export interface PackageInfo {
   name: string;
   version: string;
   type: string;
+  /** `<alg>:<base64>`, already validated (api-packages.ts checks it before the body is read). */
+  signature?: string;
 }
 
 export type AddResult =
@@ -62,6 +64,20 @@ export class PackageStore {
 
   list(): Promise<PackageMeta[]> {
     return this.meta.list();
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the signature of a stored package; resolves to the new
+   * record, or undefined for an unknown pkgId. The caller validates the signature.
+   */
+  async setSignature(pkgId: string, signature: string | undefined): Promise<PackageMeta | undefined> {
+    const m = await this.get(pkgId);
+    if (!m) return undefined;
+    const next: PackageMeta = { ...m };
+    if (signature === undefined) delete next.signature;
+    else next.signature = signature;
+    await this.meta.put(next);
+    return next;
   }
 
   /**
@@ -109,6 +125,7 @@ export class PackageStore {
       sha256: hash.digest('hex'),
       created: new Date().toISOString(),
     };
+    if (info.signature !== undefined) meta.signature = info.signature;
     await this.meta.put(meta);
     return { ok: true, meta };
   }

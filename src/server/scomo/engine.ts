@@ -17,7 +17,7 @@ import type { CommandOutcome, QueueEntry, ReceivedAlert, Storage } from '../stor
 import type { PackageStore } from '../repo/package-store.js';
 import type { PackageMeta } from '../repo/meta-store.js';
 import type { JobStore } from './job-store.js';
-import { DISCOVERY_URI, PackageRef, alternateDownload, dmDelivery, execCmd, getCmd, inventoryUri, jobNodeName } from './plan.js';
+import { DISCOVERY_URI, PackageRef, alternateDownload, dmDelivery, execCmd, getCmd, inventoryUri, isOptionalCommand, jobNodeName } from './plan.js';
 import { DEFAULT_ROOT, findScomoRoot, isSuccessCode, parseComponentRequest, parseInventory, parseOperationComplete, OperationComplete } from './parse.js';
 import { Delivery, Inventory, Job, JobOperation, JobOrigin, JobState, OPERATIONS, isTerminal, stateRank } from './types.js';
 
@@ -334,6 +334,10 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const m: PackageMeta | undefined = await this.o.packages.get(pkgId);
     if (!m) return { error: `package ${pkgId} is no longer in the repository` };
     const ref: PackageRef = { pkgId: m.pkgId, name: m.name, version: m.version, type: m.type, url: this.o.packageUrl(m.pkgId) };
+    if (m.signature !== undefined) {
+      ref.signature = m.signature;
+      ref.ddUrl = this.o.packageUrl(m.pkgId) + '.dd';
+    }
     if (withBytes) {
       const file = this.o.packages.filePath(pkgId);
       if (!file) return { error: `package ${pkgId} has no file` };
@@ -400,6 +404,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       const c = e.commands[i];
       const status = o ? o.status : 0;
       if (okStatus(o?.cmd ?? c.kind, status)) continue;
+      // A refused Ext/Signature leaf (a device without our extension) does not fail the job.
+      if (isOptionalCommand(c)) continue;
       const uri = 'items' in c && c.items[0]?.target?.locURI ? c.items[0].target.locURI : '';
       if (status <= 0) {
         // The device may or may not have run it: a final alert can still settle the job.
