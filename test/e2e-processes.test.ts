@@ -3,7 +3,8 @@
 // package 0 on its UDP port, outcomes and inventory read back through the API.
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeAppPackage } from './helpers/packages.js';
@@ -31,7 +32,20 @@ async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | un
   }
 }
 
-test('every primitive, with server and device as separate processes', async (t) => {
+type Json = Record<string, unknown>;
+
+interface World {
+  dir: string;
+  base: string;
+  api(method: string, path: string, body?: unknown): Promise<Json>;
+  upload(bytes: Uint8Array, name: string, version: string, type?: string): Promise<string>;
+  /** Creates a job for stb-p and waits for its outcome. */
+  job(body: Json): Promise<Json>;
+  inventory(): Promise<{ deployed: { id: string; version: string; state: string }[]; delivered: { pkgId: string; state: string }[] }>;
+}
+
+/** `scomo server` and `scomo device` (with `deviceArgs`) as processes; the account stb-p. */
+async function world(t: { teardown(fn: () => void): void; is(a: unknown, b: unknown, m?: string): void }, deviceArgs: string[] = []): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'scomo-proc-'));
   const procs: Proc[] = [];
   t.teardown(() => { for (const x of procs) x.p.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); });
@@ -42,11 +56,11 @@ test('every primitive, with server and device as separate processes', async (t) 
   const acc = spawnSync(process.execPath, [BIN, 'account', 'add', 'stb-p', '--client-user', 'stb-p', '--client-secret', 'cs', '--server-id', 'srv', '--server-secret', 'ss', '--auth', 'hmac', '--data', join(dir, 'srv')], { encoding: 'utf8' });
   t.is(acc.status, 0, acc.stderr);
   const device = run(['device', '--server', dmUrl, '--id', 'stb-p', '--client-user', 'stb-p', '--client-secret', 'cs', '--server-id', 'srv',
-    '--server-secret', 'ss', '--auth', 'hmac', '--encoding', 'wbxml', '--data', join(dir, 'dev'), '--notify-port', '0']);
+    '--server-secret', 'ss', '--auth', 'hmac', '--encoding', 'wbxml', '--data', join(dir, 'dev'), '--notify-port', '0', ...deviceArgs]);
   procs.push(device);
   await waitFor('the device\'s first session', () => device.out.some((l) => /DM session ended: ok/.test(l)) || undefined);
 
-  const api = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+  const api = async (method: string, path: string, body?: unknown): Promise<Json> => {
     const r = await fetch(base + path, {
       method, headers: { Authorization: `Bearer ${TOKEN}`, ...(body && !(body instanceof Uint8Array) ? { 'Content-Type': 'application/json' } : {}) },
       ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
@@ -66,6 +80,11 @@ test('every primitive, with server and device as separate processes', async (t) 
   };
   const inventory = async (): Promise<{ deployed: { id: string; version: string; state: string }[]; delivered: { pkgId: string; state: string }[] }> =>
     await api('GET', '/api/devices/stb-p/inventory?refresh=1') as never;
+  return { dir, base, api, upload, job, inventory };
+}
+
+test('every primitive, with server and device as separate processes', async (t) => {
+  const { upload, job, inventory } = await world(t);
 
   const a1 = await upload(makeAppPackage({ id: 'news', name: 'News', version: '1.0' }), 'news', '1.0');
   const r1 = await job({ operation: 'DownloadInstall', pkgId: a1, delivery: 'alternate' });
@@ -96,4 +115,40 @@ test('every primitive, with server and device as separate processes', async (t) 
   const odd = await upload(new Uint8Array([1, 2, 3, 4]), 'odd', '1', 'application/x-unknown');
   const f2 = await job({ operation: 'DownloadInstall', pkgId: odd, delivery: 'alternate' });
   t.is(f2.state, 'failed'); t.is(f2.resultCode, 1413);
+});
+
+test('signed packages, with server and device as separate processes: scomo package upload --sign-key, scomo device --trust-key --require-signature', async (t) => {
+  const keys = mkdtempSync(join(tmpdir(), 'scomo-proc-keys-'));
+  t.teardown(() => rmSync(keys, { recursive: true, force: true }));
+  const signer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  writeFileSync(join(keys, 'key.pem'), signer.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(keys, 'stranger.pem'), stranger.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(keys, 'pub.pem'), signer.publicKey.export({ type: 'spki', format: 'pem' }));
+  const w = await world(t, ['--trust-key', join(keys, 'pub.pem'), '--require-signature']);
+  /** `scomo package upload` as a user runs it; returns the new pkgId. */
+  const cliUpload = (bytes: Uint8Array, name: string, key: string | undefined): string => {
+    const file = join(keys, name + '.tar');
+    writeFileSync(file, bytes);
+    const r = spawnSync(process.execPath, [BIN, 'package', 'upload', file, '--name', name, '--version', '1', '--type', 'application/x-tar',
+      '--server', w.base, '--token', TOKEN, ...(key ? ['--sign-key', join(keys, key)] : [])], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const id = /pkg-[0-9a-z]+/.exec(r.stdout)?.[0];
+    if (!id) throw new Error('no pkgId in: ' + r.stdout);
+    return id;
+  };
+  const good = cliUpload(makeAppPackage({ id: 'safe', name: 'Safe', version: '1' }), 'safe', 'key.pem');
+  t.regex(String((await w.api('GET', '/api/packages/' + good)).signature), /^ecdsa-p256-sha256:/);
+  const r1 = await w.job({ operation: 'DownloadInstall', pkgId: good, delivery: 'alternate' });
+  t.is(r1.state, 'succeeded'); t.is(r1.resultCode, 1200);
+  const dm = cliUpload(makeAppPackage({ id: 'safe-dm', name: 'SafeDm', version: '1' }), 'safedm', 'key.pem');
+  t.is((await w.job({ operation: 'DownloadInstall', pkgId: dm, delivery: 'dm' })).resultCode, 1200, 'DM delivery');
+
+  const forged = cliUpload(makeAppPackage({ id: 'evil', name: 'Evil', version: '1' }), 'evil', 'stranger.pem');
+  const f1 = await w.job({ operation: 'DownloadInstall', pkgId: forged, delivery: 'alternate' });
+  t.is(f1.state, 'failed'); t.is(f1.resultCode, 1407);
+  const plain = cliUpload(makeAppPackage({ id: 'plain', name: 'Plain', version: '1' }), 'plain', undefined);
+  const f2 = await w.job({ operation: 'DownloadInstall', pkgId: plain, delivery: 'dm' });
+  t.is(f2.state, 'failed'); t.is(f2.resultCode, 1407);
+  t.deepEqual((await w.inventory()).deployed.map((d) => d.id).sort(), ['safe', 'safe-dm']);
 });
