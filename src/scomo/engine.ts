@@ -32,6 +32,7 @@ import { pureSha256Port } from './download/sha256-resume.js';
 import type { HashPort } from './download/types.js';
 import { createSha256 } from '../crypto/provider.js';
 import { parseSignature } from './signature.js';
+import { dlotaStatus } from './dlota-status.js';
 import { Journal } from './journal.js';
 import type { Job } from './journal.js';
 import {
@@ -472,6 +473,7 @@ export class ScomoEngine {
   private downloaded(j: Job, o: DownloadOutcome): void {
     const base = this.nodeUri('Download', j.node);
     j.checkpoint = undefined;
+    if (o.installNotifyURI) j.notifyUri = o.installNotifyURI;
     if (!o.ok) {
       this.downloadFailed(j, o.cancelled ? RC.CANCELLED_BY_SERVER : o.resultCode, o.reason);
       return;
@@ -685,6 +687,12 @@ export class ScomoEngine {
     j.checkpoint = undefined;
     this.journal.save(j);
     this.ports.log(code === RC.SUCCESS ? 'info' : 'warn', 'job ' + j.id + ' ' + j.op + ' -> ' + code + ' (' + reason + ')');
+    if (j.notifyUri) {
+      // Best effort, once: the Generic Alert is the report that must arrive; nothing waits for this one.
+      const status = dlotaStatus(code, reason);
+      this.ports.httpRequest(this.ports.nextId(), { method: 'POST', url: j.notifyUri, headers: { 'Content-Type': 'text/plain' }, body: utf8Encode(status) });
+      this.ports.log('info', 'job ' + j.id + ': status report "' + status + '" to ' + j.notifyUri);
+    }
     this.ports.alertPending();
   }
 

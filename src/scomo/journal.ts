@@ -38,6 +38,8 @@ export interface Job {
   sha256?: string;
   /** MIME type the download server gave, used as PkgType when the server set none. */
   pkgType?: string;
+  /** The DD's installNotifyURI: the outcome is also POSTed there (OMA DLOTA status report). */
+  notifyUri?: string;
 }
 
 const JOB = 'j', DEL = 'd';

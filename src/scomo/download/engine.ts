@@ -330,6 +330,7 @@ export class DownloadEngine {
       if (type !== undefined) o.type = type;
       if (descriptor) o.descriptor = descriptor;
       if (signature !== undefined) o.signature = signature;
+      if (notifyUri !== undefined) o.installNotifyURI = notifyUri;
       result = o;
       out.push({ type: 'done', outcome: o });
     }

@@ -147,6 +147,8 @@ export interface DownloadOutcome {
   descriptor?: DownloadDescriptor;
   /** Package signature from the DD (also after a resume from a checkpoint, which has no descriptor). */
   signature?: string;
+  /** DD `installNotifyURI` (also after a resume), where the job's status report goes. */
+  installNotifyURI?: string;
 }
 
 export interface DownloadProgress {
