@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AgentStatus } from '../../src/agent/api.js';
+import type { DeviceOptions } from '../node/device.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -25,34 +26,16 @@ export function buildNativeAgent(): void {
   }
 }
 
-export interface NativeDeviceOptions {
-  server: string;
-  id: string;
-  clientUser: string;
-  clientSecret: string;
-  serverId: string;
-  serverSecret: string;
-  auth?: 'basic' | 'md5' | 'hmac';
-  encoding?: 'xml' | 'wbxml';
-  dataDir: string;
-  /** UDP port for package 0 (0 = any free port; undefined = none). */
-  notifyPort?: number;
-  pollIntervalS?: number;
-  caFile?: string;
+/** The emulated device's options that mean the same here (trustKeys: texts are written to files in dataDir). */
+type SharedOptions = Pick<DeviceOptions, 'server' | 'id' | 'clientUser' | 'clientSecret' | 'serverId' | 'serverSecret' | 'auth' | 'encoding'
+  | 'dataDir' | 'notifyPort' | 'pollIntervalS' | 'caFile' | 'maxPackageBytes' | 'trustKeys' | 'requireSignature'>;
+
+export interface NativeDeviceOptions extends SharedOptions {
   /** ES5 bundle; default dist/scomo-agent.es5.js. */
   bundle?: string;
   /** Default NODE_INSTALLERS_HOOK. */
   installerHook?: string;
-  maxPackageBytes?: number;
   heapLimit?: number;
-  /**
-   * Keys the device trusts for package signatures (--trust-key): PEM file paths or PEM texts
-   * ("PUBLIC KEY" or "CERTIFICATE" blocks), as in DeviceOptions.trustKeys of targets/node/device.ts.
-   * Texts are written to files in dataDir.
-   */
-  trustKeys?: string[];
-  /** AgentConfig.requireSignature: refuse unsigned packages (--require-signature). */
-  requireSignature?: boolean;
   /** Each stderr line of the program (its log). */
   log?: (line: string) => void;
   bin?: string;
