@@ -159,7 +159,7 @@ export const STORAGE_OPS = [
 
 /** The JobStore interface's calls (also the package metadata store). */
 export const JOB_STORE_OPS = [
-  'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'takeOrphans',
+  'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'takeOrphans', 'expiredJobs', 'updateJobIf',
   'getRoot', 'setRoot', 'getInventory', 'setInventory', 'getKv', 'setKv', 'get', 'put', 'list',
 ] as const satisfies readonly (keyof JobStore)[];
 

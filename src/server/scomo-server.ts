@@ -19,7 +19,7 @@ import type { CampaignStore } from './campaigns/types.js';
 import { createCampaignRoutes } from './api/campaigns.js';
 import { createServerMetrics, jobStateCounts, ServerMetrics, STORAGE_OPS, JOB_STORE_OPS } from './metrics.js';
 import { createConsoleRoute } from './console/route.js';
-import { JOB_STATES } from './scomo/types.js';
+import { JOB_STATES, parseTimeoutS } from './scomo/types.js';
 
 export interface ScomoServerOptions extends Omit<ServerOptions, 'routes'> {
   /** Bearer token of the REST API. Default: SCOMO_API_TOKEN, else a random one (see `apiToken` in the result). */
@@ -30,6 +30,10 @@ export interface ScomoServerOptions extends Omit<ServerOptions, 'routes'> {
   maxUploadBytes?: number;
   /** Longest `?refresh=1` inventory wait (ms). */
   maxRefreshWaitMs?: number;
+  /** Timeout (s) of jobs created without `timeoutS` (`--job-timeout`); default none: jobs wait for their device forever. */
+  jobTimeoutS?: number;
+  /** Period of the job engine's sweep (deadlines, orphans), ms; default 1000 (tests shorten it). */
+  jobSweepMs?: number;
   /** Extra routes, tried after the SCOMO ones. */
   routes?: Route[];
 }
@@ -47,6 +51,10 @@ export interface RunningScomoServer extends RunningServer {
 
 export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<RunningScomoServer> {
   const dataDir = opts.dataDir ?? '.scomo-data';
+  if (opts.jobTimeoutS !== undefined) {
+    const t = parseTimeoutS(opts.jobTimeoutS, 'jobTimeoutS');
+    if (typeof t === 'object') throw new TypeError(t.error);
+  }
   const log = opts.log ?? (() => {});
   const given = opts.apiToken ?? process.env.SCOMO_API_TOKEN;
   const apiToken = given || randomBytes(16).toString('hex');
@@ -103,7 +111,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   ];
   let srv: RunningServer;
   try {
-    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, ...base } = opts;
+    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, jobTimeoutS: _jt, jobSweepMs: _js, ...base } = opts;
     srv = await startServer({ ...base, log: metrics.tapLog(log), dataDir, routes, ...(pgStorage ? { storage: pgStorage } : {}) });
   } catch (e) {
     await store.close();
@@ -117,6 +125,8 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
     dm: srv.dm, storage: srv.storage, jobs: store, packages, log,
     notify: (deviceId) => srv.notify(deviceId),
     packageUrl: (pkgId) => publicUrl + DOWNLOAD_PREFIX + pkgId,
+    ...(opts.jobTimeoutS !== undefined ? { defaultJobTimeoutS: opts.jobTimeoutS } : {}),
+    ...(opts.jobSweepMs !== undefined ? { sweepMs: opts.jobSweepMs } : {}),
   });
   try {
     await jobs.start();

@@ -6,7 +6,7 @@ import type { Route } from '../http.js';
 import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
 import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { ScomoJobs, JobInput } from '../scomo/engine.js';
-import { inventoryView, jobView } from '../scomo/types.js';
+import { inventoryView, jobView, parseTimeoutS } from '../scomo/types.js';
 import type { Storage } from '../storage/types.js';
 
 export interface ApiOptions {
@@ -49,6 +49,9 @@ export function createApiRoutes(o: ApiOptions): Route {
           throw new HttpError(400, `"deviceIds" must be a list of 1..${MAX_DEVICES_PER_REQUEST} device ids`);
         }
         const input = body as JobInput;
+        // Same for every device: one clear error rather than one per device.
+        const to = parseTimeoutS(body.timeoutS, 'timeoutS');
+        if (typeof to === 'object') throw new HttpError(400, to.error);
         const errors: { deviceId: string; error: string }[] = [];
         for (const d of new Set(ids as string[])) {
           const v = await o.jobs.validate(d, input);

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ScomoJobs } from '../scomo/engine.js';
 import type { Job, JobOperation } from '../scomo/types.js';
-import { OPERATIONS, isTerminal } from '../scomo/types.js';
+import { OPERATIONS, isTerminal, parseTimeoutS } from '../scomo/types.js';
 import type { Storage } from '../storage/types.js';
 import type { Campaign, CampaignState, CampaignStore, CampaignTarget, TargetState } from './types.js';
 import { inWindow, parseWindow } from './window.js';
@@ -226,6 +226,8 @@ export class CampaignEngine {
     if (typeof err === 'string') return bad(err);
     const mif = body.maxInFlight;
     if (mif !== undefined && !(typeof mif === 'number' && Number.isInteger(mif) && mif >= 1 && mif <= MAX_TARGETS)) return bad(`"maxInFlight" must be an integer 1..${MAX_TARGETS}`);
+    const jobTimeoutS = parseTimeoutS(body.jobTimeoutS, 'jobTimeoutS');
+    if (typeof jobTimeoutS === 'object') return bad(jobTimeoutS.error);
     let window: Campaign['window'];
     if (body.window !== undefined && body.window !== null) {
       const w = parseWindow(body.window);
@@ -260,6 +262,7 @@ export class CampaignEngine {
     if (v.componentId) c.componentId = v.componentId;
     if (window) c.window = window;
     if (typeof mif === 'number') c.maxInFlight = mif;
+    if (jobTimeoutS !== undefined) c.jobTimeoutS = jobTimeoutS;
     const targets: CampaignTarget[] = [];
     let w = 0, inWave = 0;
     for (const d of ids) {
@@ -556,7 +559,7 @@ export class CampaignEngine {
   }
 
   private async createJob(l: Live, t: CampaignTarget, operation: JobOperation): Promise<void> {
-    const input = { operation, pkgId: l.c.pkgId, componentId: l.c.componentId, delivery: l.c.delivery };
+    const input = { operation, pkgId: l.c.pkgId, componentId: l.c.componentId, delivery: l.c.delivery, timeoutS: l.c.jobTimeoutS };
     const r = await this.o.jobs.createJob(t.deviceId, input, 'api', { campaignId: l.c.campaignId });
     if (!r.ok) {
       // E.g. the package was deleted or the account removed since the campaign was created.
@@ -655,6 +658,7 @@ export class CampaignEngine {
       waves: c.waves, currentWave: c.currentWave + 1,
       successThreshold: c.successThreshold, errorThreshold: c.errorThreshold, maxInFlight: c.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       ...(c.window ? { window: c.window } : {}),
+      ...(c.jobTimeoutS !== undefined ? { jobTimeoutS: c.jobTimeoutS } : {}),
       counts,
       waveStats: c.waves.map((size, i) => ({ wave: i + 1, size, started: i <= c.currentWave, counts: per[i] })),
       createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString(),

@@ -47,6 +47,8 @@ export interface Campaign {
   window?: MaintenanceWindow;
   /** Most unfinished jobs of the campaign at once (default 200). */
   maxInFlight?: number;
+  /** `timeoutS` of every job the campaign creates (default: the server's job timeout). */
+  jobTimeoutS?: number;
   state: CampaignState;
   /** Why the campaign is paused / how it ended. */
   reason?: string;

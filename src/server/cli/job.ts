@@ -4,14 +4,16 @@ import { ApiError, clientFrom, ApiClient } from '../api/client.js';
 
 const OPS = ['Download', 'DownloadInstall', 'DownloadInstallInactive', 'Install', 'InstallInactive', 'Activate', 'Deactivate', 'Remove'];
 
-const USAGE = `usage: scomo job create <deviceId>... --operation OP [--pkg ID] [--component ID] [--delivery alternate|dm]
+const USAGE = `usage: scomo job create <deviceId>... --operation OP [--pkg ID] [--component ID] [--delivery alternate|dm] [--timeout S]
        scomo job show <jobId>
        scomo job wait <jobId> [--timeout S]
        scomo job list [<deviceId>]
        scomo job cancel <jobId>            (a running alternate download)
 common options: [--server URL] [--token T]   (defaults http://127.0.0.1:8080, $SCOMO_API_TOKEN)
 OP is one of ${OPS.join(', ')}.
-create prints the job id (one per device); wait exits 0 when the job succeeded, 1 when it failed
+create prints the job id (one per device); with --timeout the job fails ("timed out after S s") when
+it has no outcome S seconds after its creation (default: the server's --job-timeout, else never).
+wait exits 0 when the job succeeded, 1 when it failed
 or did not finish within --timeout seconds (default 300).`;
 
 interface JobView {
@@ -40,6 +42,8 @@ export async function run(args: string[]): Promise<number> {
       if (!OPS.includes(op)) throw new UsageError(`--operation must be one of ${OPS.join(', ')}`);
       const d = optString(p, 'delivery');
       if (d !== undefined && d !== 'alternate' && d !== 'dm') throw new UsageError('--delivery must be alternate or dm');
+      const t = optString(p, 'timeout');
+      if (t !== undefined && !/^[1-9][0-9]{0,7}$/.test(t)) throw new UsageError('--timeout needs a whole number of seconds (the job\'s deadline)');
     } else if (sub === 'show' || sub === 'wait' || sub === 'cancel') {
       if (rest.length !== 1) throw new UsageError(`${sub} needs exactly one job id`);
       const t = optString(p, 'timeout');
@@ -88,6 +92,8 @@ async function create(api: ApiClient, p: ParsedArgs, devices: string[]): Promise
   if (optString(p, 'pkg')) body.pkgId = optString(p, 'pkg');
   if (optString(p, 'component')) body.componentId = optString(p, 'component');
   body.delivery = optString(p, 'delivery') ?? 'alternate';
+  // The server checks the range (at most 30 days) and answers a clear error.
+  if (optString(p, 'timeout')) body.timeoutS = Number(optString(p, 'timeout'));
   if (devices.length === 1) {
     const r = await api.request<{ jobId: string }>('POST', `/api/devices/${encodeURIComponent(devices[0])}/jobs`, body);
     process.stdout.write(r.jobId + '\n');

@@ -2,19 +2,22 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, optInt, optString, UsageError } from './args.js';
 import { startScomoServer } from '../scomo-server.js';
+import { MAX_JOB_TIMEOUT_S, parseTimeoutS } from '../scomo/types.js';
 
 const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm] [--data DIR] [--db postgres://...] [--tls-cert F --tls-key F]\n' +
-  '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--quiet]\n' +
+  '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--job-timeout S] [--quiet]\n' +
   '  --data DIR        package files, and the SQLite databases unless --db is given (default ./.scomo-data)\n' +
   '  --db URL          PostgreSQL instead of SQLite (postgres://user@host:port/db); several server\n' +
   '                    processes may share it (give them one --data directory for the package files)\n' +
   '  --api-token T     bearer token of the REST API (default: $SCOMO_API_TOKEN, else a random one, printed)\n' +
-  '  --public-url URL  base URL devices use to download packages (default: the server\'s own URL)\n';
+  '  --public-url URL  base URL devices use to download packages (default: the server\'s own URL)\n' +
+  '  --job-timeout S   jobs created without "timeoutS" fail after S seconds without an outcome\n' +
+  '                    (default: none, a job waits for its device forever; at most 2592000 = 30 days)\n';
 
 export async function run(args: string[]): Promise<number> {
   let p;
   try {
-    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', db: 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
+    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', db: 'value', 'job-timeout': 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(USAGE); return 0; }
     if (p.positional.length) throw new UsageError('unexpected argument ' + p.positional[0]);
     const port = optInt(p, 'port', 8080);
@@ -38,6 +41,13 @@ export async function run(args: string[]): Promise<number> {
     const dataDir = optString(p, 'data') ?? '.scomo-data';
     const db = optString(p, 'db');
     if (db !== undefined && !/^postgres(ql)?:\/\//i.test(db)) throw new UsageError('--db must be a postgres:// URL');
+    const jt = optString(p, 'job-timeout');
+    let jobTimeoutS: number | undefined;
+    if (jt !== undefined) {
+      const t = /^[0-9]{1,8}$/.test(jt) ? parseTimeoutS(Number(jt), 'job-timeout') : { error: '' };
+      if (typeof t !== 'number') throw new UsageError(`--job-timeout must be a whole number of seconds, 1..${MAX_JOB_TIMEOUT_S} (30 days)`);
+      jobTimeoutS = t;
+    }
     const quiet = !!p.opts.quiet;
     const log = (line: string): void => { if (!quiet) process.stdout.write(`${new Date().toISOString()} ${line}\n`); };
     let srv;
@@ -48,6 +58,7 @@ export async function run(args: string[]): Promise<number> {
       srv = await startScomoServer({
         port, host: optString(p, 'host') ?? '0.0.0.0', dmPath, dataDir, log, maxMsgSize, ...(tls ? { tls } : {}),
         ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}), ...(db ? { db } : {}),
+        ...(jobTimeoutS !== undefined ? { jobTimeoutS } : {}),
       });
     } catch (e) {
       if (e instanceof UsageError) throw e;

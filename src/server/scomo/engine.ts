@@ -2,7 +2,8 @@
 // the device with package 0, follows the command outcomes and the final Generic Alerts
 // (de-duplicated by correlator) to succeeded/failed, discovers the SCOMO root by its MO type,
 // keeps an inventory snapshot per device, and answers device-initiated component requests
-// (flow alternative 1) with a DownloadInstall job.
+// (flow alternative 1) with a DownloadInstall job. Jobs may carry a deadline (timeoutS): a
+// periodic sweep fails the unfinished ones past it (docs/api.md "Job deadlines").
 //
 // Durability: every job change is written to the job store before anything else happens; queue
 // entries carry the job id as their tag; alerts are read from the DM storage by id with a
@@ -19,7 +20,7 @@ import type { PackageMeta } from '../repo/meta-store.js';
 import type { JobStore } from './job-store.js';
 import { DISCOVERY_URI, PackageRef, alternateDownload, dmDelivery, execCmd, getCmd, inventoryUri, isOptionalCommand, jobNodeName } from './plan.js';
 import { DEFAULT_ROOT, findScomoRoot, isSuccessCode, parseComponentRequest, parseInventory, parseOperationComplete, OperationComplete } from './parse.js';
-import { Delivery, Inventory, Job, JobOperation, JobOrigin, JobState, OPERATIONS, isTerminal, stateRank } from './types.js';
+import { Delivery, Inventory, Job, JobOperation, JobOrigin, JobState, OPERATIONS, isTerminal, parseTimeoutS, stateRank, timeoutError } from './types.js';
 
 export interface ScomoJobsOptions {
   dm: DmServer;
@@ -31,6 +32,10 @@ export interface ScomoJobsOptions {
   /** The URL a device downloads a package from (alternate download). */
   packageUrl(pkgId: string): string;
   log?: (line: string) => void;
+  /** Timeout (s) of jobs created without `timeoutS`; undefined: no deadline. */
+  defaultJobTimeoutS?: number;
+  /** Period of the sweep (deadlines; on a shared store also orphaned jobs and missed alerts), ms. Default 1000. */
+  sweepMs?: number;
 }
 
 export interface JobInput {
@@ -38,6 +43,17 @@ export interface JobInput {
   pkgId?: unknown;
   componentId?: unknown;
   delivery?: unknown;
+  /** Seconds until the job fails if it has no outcome by then (integer 1..30 days). */
+  timeoutS?: unknown;
+}
+
+export interface ValidJob {
+  ok: true;
+  operation: JobOperation;
+  delivery: Delivery;
+  pkgId?: string;
+  componentId?: string;
+  timeoutS?: number;
 }
 
 export type CreateResult = { ok: true; job: Job } | { ok: false; error: string };
@@ -55,8 +71,10 @@ const ALERT_CURSOR = 'alert-cursor';
 const IN_FLIGHT_WAIT_MS = 5000;
 const IN_FLIGHT_FRESH_MS = 30_000;
 const MAX_ID = 256;
-/** Shared store: how often a process looks for jobs of a dead process and for missed alerts. */
+/** How often a process looks for jobs past their deadline (and, on a shared store, jobs of a dead process and missed alerts). */
 const SWEEP_MS = 1000;
+/** Jobs timed out per sweep at most (the rest in the next ones). */
+const EXPIRE_BATCH = 500;
 
 function newJobId(): string {
   return 'job-' + randomBytes(6).toString('hex');
@@ -123,13 +141,18 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
         });
         this.unsubscribers.push(off);
       }
-      this.sweep = setInterval(() => {
-        if (this.closed) return;
+    }
+    this.sweep = setInterval(() => {
+      if (this.closed) return;
+      if (this.o.jobs.shared) {
         this.queueAlertWork();
         this.resumeOrphans().catch((e: unknown) => this.log('taking over jobs failed: ' + String(e)));
-      }, SWEEP_MS);
-      this.sweep.unref();
-    }
+      }
+      this.queueExpiry();
+    }, this.o.sweepMs ?? SWEEP_MS);
+    this.sweep.unref();
+    // Deadlines that passed while no server ran.
+    this.queueExpiry();
   }
 
   /** Runs the unfinished jobs nobody runs (all of them at start; on a shared store, a dead process's). */
@@ -148,6 +171,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     this.closed = true;
     if (this.sweep) clearInterval(this.sweep);
     for (const off of this.unsubscribers.splice(0)) off();
+    // A sweep in flight must not query a store that is closing.
+    if (this.expiring) await this.expiring;
     await this.o.jobs.close();
   }
 
@@ -174,6 +199,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     };
     if (v.pkgId !== undefined) job.pkgId = v.pkgId;
     if (v.componentId !== undefined) job.componentId = v.componentId;
+    const timeoutS = v.timeoutS ?? this.o.defaultJobTimeoutS;
+    if (timeoutS !== undefined) { job.timeoutS = timeoutS; job.deadline = now + timeoutS * 1000; }
     await this.o.jobs.putJob(job);
     this.log(`[${deviceId}] job ${jobId} ${job.operation} created (${origin})`);
     this.emit('job', job);
@@ -182,8 +209,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   }
 
   /** Validation only (no job is stored): used to check a whole list before creating any job. */
-  async validate(deviceId: string, input: JobInput): Promise<
-    { ok: true; operation: JobOperation; delivery: Delivery; pkgId?: string; componentId?: string } | { ok: false; error: string }> {
+  async validate(deviceId: string, input: JobInput): Promise<ValidJob | { ok: false; error: string }> {
     if (typeof deviceId !== 'string' || !deviceId || deviceId.length > MAX_ID) return { ok: false, error: 'bad device id' };
     if (!(await this.o.storage.getAccount(deviceId))) return { ok: false, error: `unknown device ${deviceId}` };
     if (input === null || typeof input !== 'object') return { ok: false, error: 'body must be a JSON object' };
@@ -208,7 +234,10 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     if ((operation === 'Activate' || operation === 'Deactivate') && !componentId) return { ok: false, error: `"componentId" is required for ${operation}` };
     if (operation === 'Remove' && !componentId && !pkgId) return { ok: false, error: '"componentId" (or "pkgId" of a delivered package) is required for Remove' };
     if (pkgId && needsPkg && !(await this.o.packages.get(pkgId))) return { ok: false, error: `unknown package ${pkgId}` };
-    const out: { ok: true; operation: JobOperation; delivery: Delivery; pkgId?: string; componentId?: string } = { ok: true, operation, delivery };
+    const timeoutS = parseTimeoutS(input.timeoutS, 'timeoutS');
+    if (typeof timeoutS === 'object') return { ok: false, error: timeoutS.error };
+    const out: ValidJob = { ok: true, operation, delivery };
+    if (timeoutS !== undefined) out.timeoutS = timeoutS;
     if (pkgId) out.pkgId = pkgId;
     if (componentId) out.componentId = componentId;
     return out;
@@ -266,11 +295,16 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
 
   // ---- running jobs ----
 
-  private async save(j: Job): Promise<void> {
-    if (this.closed) return;
+  /** False when the store refused the write: the job got an outcome meanwhile (e.g. its deadline passed). */
+  private async save(j: Job): Promise<boolean> {
+    if (this.closed) return true;
     j.updatedAt = Date.now();
-    await this.o.jobs.putJob(j);
+    if ((await this.o.jobs.putJob(j)) === false) {
+      this.log(`[${j.deviceId}] job ${j.jobId}: not moved to ${j.state}, it already has an outcome`);
+      return false;
+    }
     this.emit('job', j);
+    return true;
   }
 
   /** Moves a job forward (never back); terminal states are final. */
@@ -281,7 +315,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const now = Date.now();
     j.history.push({ state, at: now });
     if (isTerminal(state)) { j.finishedAt = now; this.progressOf.delete(j.jobId); }
-    await this.save(j);
+    if (!(await this.save(j))) return false;
     this.log(`[${j.deviceId}] job ${j.jobId} ${state}${j.resultCode !== undefined && j.resultCode !== null ? ' (' + j.resultCode + ')' : ''}${j.error && state === 'failed' ? ': ' + j.error : ''}`);
     if (isTerminal(state)) this.afterOutcome(j.deviceId);
     return true;
@@ -312,7 +346,11 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
           j.entryId = h.id;
           j.root = plan.root;
           if (plan.execUri) j.execUri = plan.execUri;
-          await this.save(j);
+          if (!(await this.save(j))) {
+            // Its deadline passed while the commands were being queued: they must not go out.
+            await this.o.dm.cancelEntry(h.id);
+            return;
+          }
           void this.kick(j.deviceId);
         }
       }
@@ -458,6 +496,80 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     })();
     this.notifying.set(deviceId, p);
     return p;
+  }
+
+  // ---- deadlines ----
+
+  private expiring: Promise<void> | undefined;
+
+  private queueExpiry(): void {
+    if (this.expiring || this.closed) return;
+    this.expiring = this.expireJobs().then(() => undefined, (e: unknown) => { if (!this.closed) this.log('job deadline sweep failed: ' + String(e)); })
+      .finally(() => { this.expiring = undefined; });
+  }
+
+  /**
+   * Fails the unfinished jobs whose deadline passed (error "timed out after N s", resultCode null).
+   * The flip is a conditional update under the job's row lock, so with several processes on one
+   * store exactly one flips each job, and a final alert stored first wins over the deadline.
+   */
+  async expireJobs(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const j of await this.o.jobs.expiredJobs(now, EXPIRE_BATCH)) {
+      if (this.closed) break;
+      const at = Date.now();
+      const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => {
+        if (isTerminal(cur.state) || cur.deadline === undefined || cur.deadline > now) return undefined;
+        return {
+          ...cur, state: 'failed', resultCode: null, error: timeoutError(cur.timeoutS ?? Math.round((cur.deadline - cur.createdAt) / 1000)),
+          updatedAt: at, finishedAt: at, history: [...cur.history, { state: 'failed', at }],
+        };
+      });
+      if (!done) continue;
+      n++;
+      this.progressOf.delete(done.jobId);
+      this.log(`[${done.deviceId}] job ${done.jobId} failed: ${done.error} (was ${j.state})`);
+      this.emit('job', done);
+      try {
+        await this.stopTimedOut(done);
+      } catch (e) {
+        if (this.closed) break;
+        this.log(`[${done.deviceId}] job ${done.jobId}: stopping it on the device failed: ${(e as Error).message}`);
+      }
+      this.afterOutcome(done.deviceId);
+    }
+    return n;
+  }
+
+  /**
+   * What a cancel does, for a job that timed out: commands not yet sent are withdrawn (done with
+   * 514); an alternate download the device may be running gets its Download/<X> node deleted in
+   * the device's next session, so it stops the transfer. Other operations already sent cannot be
+   * recalled (DM has no way to); their late final alert is recorded in `lateResult`.
+   */
+  private async stopTimedOut(j: Job): Promise<void> {
+    if (j.entryId === undefined) return; // not queued yet: run() sees the outcome and queues nothing
+    if (await this.o.dm.cancelEntry(j.entryId)) {
+      this.log(`[${j.deviceId}] job ${j.jobId}: its queued commands were withdrawn`);
+      return;
+    }
+    if (j.delivery === 'alternate' && j.operation.startsWith('Download') && j.root) {
+      const node = `${j.root}/Download/${jobNodeName(j)}`;
+      await this.o.dm.queueCommands(j.deviceId, [{ kind: 'Delete', cmdID: '0', items: [{ target: { locURI: node } }] }], { tag: CANCEL_TAG + j.jobId });
+      this.log(`[${j.deviceId}] job ${j.jobId}: timed out while the device may be downloading; Delete ${node} queued`);
+      void this.kick(j.deviceId);
+    }
+  }
+
+  /** A final alert for a job that already timed out: kept in `lateResult`; the outcome stays. */
+  private async recordLateResult(j: Job, resultCode: number | null): Promise<void> {
+    const at = Date.now();
+    const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => (isTimedOut(cur) ? { ...cur, lateResult: { resultCode, at }, updatedAt: at } : undefined));
+    if (!done) return;
+    this.log(`[${j.deviceId}] job ${j.jobId}: final alert (result ${resultCode ?? '(none)'}) after it timed out; acknowledged, outcome unchanged`);
+    this.emit('job', done);
+    // The device did something after all: read what it has now.
+    this.afterOutcome(j.deviceId);
   }
 
   // ---- discovery and inventory ----
@@ -616,14 +728,23 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     // A re-sent alert for a finished job is acknowledged (by the DM layer) and ignored here --
     // unless the job failed only because the session ended before the Exec was answered.
     const reopen = j.state === 'failed' && j.status === 0 && j.resultCode === null;
-    if (isTerminal(j.state) && !reopen) return;
+    if (isTerminal(j.state) && !reopen) {
+      // A timed-out job keeps its outcome (campaigns counted it); the late result is recorded once.
+      if (isTimedOut(j) && !j.lateResult) await this.recordLateResult(j, oc.resultCode ?? null);
+      return;
+    }
     if (reopen) { j.state = 'accepted'; delete j.error; delete j.status; }
     const patch: Partial<Job> = { resultCode: oc.resultCode };
     if (oc.identifier !== undefined) patch.identifier = oc.identifier;
     if (oc.source !== undefined) patch.source = oc.source;
     if (oc.target !== undefined) patch.target = oc.target;
-    if (isSuccessCode(oc.resultCode)) await this.advance(j, 'succeeded', patch);
-    else await this.advance(j, 'failed', { ...patch, error: `device reported result code ${oc.resultCode ?? '(none)'}` });
+    const moved = isSuccessCode(oc.resultCode) ? await this.advance(j, 'succeeded', patch)
+      : await this.advance(j, 'failed', { ...patch, error: `device reported result code ${oc.resultCode ?? '(none)'}` });
+    if (!moved) {
+      // The deadline passed between reading the job and storing the outcome.
+      const now = await this.o.jobs.getJob(j.jobId);
+      if (now && isTimedOut(now) && !now.lateResult) await this.recordLateResult(now, oc.resultCode ?? null);
+    }
   }
 
   /** Flow alternative 1: a DownloadInstall of the newest package with that name (and version). */
@@ -651,6 +772,12 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     const r = await this.createJob(deviceId, { operation: 'DownloadInstall', pkgId: pkg.pkgId, delivery: 'alternate' }, 'device-request', { request: req });
     if (!r.ok) this.log(`[${deviceId}] component request for ${req.name} refused: ${r.error}`);
   }
+}
+
+/** Failed by its deadline (not by the device). */
+export function isTimedOut(j: Job): boolean {
+  return j.state === 'failed' && j.deadline !== undefined && j.resultCode === null && j.status === undefined
+    && j.error === timeoutError(j.timeoutS ?? Math.round((j.deadline - j.createdAt) / 1000));
 }
 
 export interface NotifyOutcome {

@@ -50,6 +50,14 @@ export const PG_SCOMO_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Job deadlines: NULL for jobs without one (and for every row written before).
+    id: 'scomo-002-job-deadline',
+    sql: `
+      ALTER TABLE scomo_jobs ADD COLUMN IF NOT EXISTS deadline BIGINT;
+      CREATE INDEX IF NOT EXISTS scomo_jobs_deadline ON scomo_jobs(deadline) WHERE deadline IS NOT NULL AND final = FALSE;
+    `,
+  },
 ];
 
 const ACTIVE = `state NOT IN ('succeeded', 'failed')`;
@@ -101,19 +109,42 @@ export class PgJobStore implements JobStore {
     return rows.map((r) => JSON.parse(r.data as string) as Job);
   }
 
-  async putJob(j: Job): Promise<void> {
-    await pgTransaction(this.pool, async (c) => {
+  async putJob(j: Job): Promise<boolean> {
+    return pgTransaction(this.pool, async (c) => {
       const cur = (await c.query('SELECT data FROM scomo_jobs WHERE job_id = $1 FOR UPDATE', [j.jobId])).rows[0] as { data: string } | undefined;
+      let wrote = true;
       if (!cur) {
-        await c.query(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, owner, final, created_at, updated_at)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id) DO NOTHING`,
-        [j.jobId, j.deviceId, j.state, j.correlator, JSON.stringify(j), this.owner, isFinal(j), j.createdAt, j.updatedAt]);
+        await c.query(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, owner, final, created_at, updated_at, deadline)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id) DO NOTHING`,
+        [j.jobId, j.deviceId, j.state, j.correlator, JSON.stringify(j), this.owner, isFinal(j), j.createdAt, j.updatedAt, j.deadline ?? null]);
       } else {
-        const m = mergeJob(JSON.parse(cur.data) as Job, j);
-        await c.query('UPDATE scomo_jobs SET state = $2, data = $3, final = $4, updated_at = $5 WHERE job_id = $1',
-          [j.jobId, m.state, JSON.stringify(m), isFinal(m), m.updatedAt]);
+        const old = JSON.parse(cur.data) as Job;
+        // A settled job keeps its outcome (a stale copy raced it, e.g. an alert against a deadline).
+        wrote = !isFinal(old);
+        const m = mergeJob(old, j);
+        await c.query('UPDATE scomo_jobs SET state = $2, data = $3, final = $4, updated_at = $5, deadline = $6 WHERE job_id = $1',
+          [j.jobId, m.state, JSON.stringify(m), isFinal(m), m.updatedAt, m.deadline ?? null]);
       }
       await c.query('SELECT pg_notify($1, $2)', ['scomo_events', JSON.stringify({ type: 'job', id: j.jobId, deviceId: j.deviceId, from: this.owner })]);
+      return wrote;
+    });
+  }
+
+  async expiredJobs(now: number, limit: number): Promise<Job[]> {
+    return this.jobs(await this.q(`SELECT data FROM scomo_jobs WHERE deadline IS NOT NULL AND deadline <= $1 AND final = FALSE AND ${ACTIVE}
+      ORDER BY deadline, job_id COLLATE "C" LIMIT $2`, [now, limit]));
+  }
+
+  /** Under the job's row lock: of several processes applying the same conditional change, one wins. */
+  async updateJobIf(jobId: string, change: (cur: Job) => Job | undefined): Promise<Job | undefined> {
+    return pgTransaction(this.pool, async (c) => {
+      const cur = (await c.query('SELECT data FROM scomo_jobs WHERE job_id = $1 FOR UPDATE', [jobId])).rows[0] as { data: string } | undefined;
+      const next = cur ? change(JSON.parse(cur.data) as Job) : undefined;
+      if (!next) return undefined;
+      await c.query('UPDATE scomo_jobs SET state = $2, data = $3, final = $4, updated_at = $5, deadline = $6 WHERE job_id = $1',
+        [jobId, next.state, JSON.stringify(next), isFinal(next), next.updatedAt, next.deadline ?? null]);
+      await c.query('SELECT pg_notify($1, $2)', ['scomo_events', JSON.stringify({ type: 'job', id: jobId, deviceId: next.deviceId, from: this.owner })]);
+      return next;
     });
   }
 

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Inventory, Job } from './types.js';
+import { isFinalOutcome } from './types.js';
 import type { PackageMeta, PackageMetaStore } from '../repo/meta-store.js';
 
 export const JOBS_DB_FILE = 'scomo-jobs.db';
@@ -50,8 +51,20 @@ export type Awaitable<T> = T | Promise<T>;
 export interface JobStore extends PackageMetaStore {
   /** True when other server processes use the same store at the same time. */
   readonly shared?: boolean;
-  /** Creates or updates the job. A shared store never moves a job back nor past a final outcome. */
-  putJob(j: Job): Awaitable<void>;
+  /**
+   * Creates or updates the job. A job with a settled outcome (isFinalOutcome) keeps it: the write
+   * is refused and false returned (the caller's copy is stale). A shared store also never moves a
+   * job back to a lower state (it merges the two copies).
+   */
+  putJob(j: Job): Awaitable<boolean | void>;
+  /** Unfinished jobs whose deadline is at or before `now` (ms epoch), earliest deadline first. */
+  expiredJobs(now: number, limit: number): Awaitable<Job[]>;
+  /**
+   * Read-modify-write of one job as one unit (a row lock on a shared store, so that of several
+   * processes exactly one applies a given change): `change` gets the stored job and returns the
+   * job to store, or undefined to leave it. Returns what was stored (undefined: nothing).
+   */
+  updateJobIf(jobId: string, change: (cur: Job) => Job | undefined): Awaitable<Job | undefined>;
   getJob(jobId: string): Awaitable<Job | undefined>;
   findByCorrelator(deviceId: string, correlator: string): Awaitable<Job | undefined>;
   /** Jobs not yet succeeded/failed, oldest first. */
@@ -90,13 +103,40 @@ export class SqliteJobStore implements JobStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Job deadlines came later: files written before get the column (NULL = no deadline).
+    const cols = (this.db.prepare('PRAGMA table_info(scomo_jobs)').all() as { name: string }[]).map((c) => c.name);
+    if (!cols.includes('deadline')) this.db.exec('ALTER TABLE scomo_jobs ADD COLUMN deadline INTEGER');
+    this.db.exec('CREATE INDEX IF NOT EXISTS scomo_jobs_deadline ON scomo_jobs(deadline) WHERE deadline IS NOT NULL');
   }
 
-  putJob(j: Job): void {
-    this.db.prepare(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at`)
-      .run(j.jobId, j.deviceId, j.state, j.correlator, JSON.stringify(j), j.createdAt, j.updatedAt);
+  putJob(j: Job): boolean {
+    // A settled job keeps its outcome: a stale copy (a run or an alert that raced the deadline)
+    // neither brings it back to life nor gives it a second outcome.
+    const cur = this.getJob(j.jobId);
+    if (cur && isFinalOutcome(cur)) return false;
+    this.write(j);
+    return true;
+  }
+
+  private write(j: Job): void {
+    this.db.prepare(`INSERT INTO scomo_jobs (job_id, device_id, state, correlator, data, created_at, updated_at, deadline)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at, deadline = excluded.deadline`)
+      .run(j.jobId, j.deviceId, j.state, j.correlator, JSON.stringify(j), j.createdAt, j.updatedAt, j.deadline ?? null);
+  }
+
+  expiredJobs(now: number, limit: number): Job[] {
+    const rows = this.db.prepare(`SELECT data FROM scomo_jobs WHERE deadline IS NOT NULL AND deadline <= ? AND state NOT IN ('succeeded', 'failed')
+      ORDER BY deadline, job_id LIMIT ?`).all(now, limit) as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  updateJobIf(jobId: string, change: (cur: Job) => Job | undefined): Job | undefined {
+    // One process, synchronous calls: nothing runs between the read and the write.
+    const cur = this.getJob(jobId);
+    const next = cur ? change(cur) : undefined;
+    if (next) this.write(next);
+    return next;
   }
 
   getJob(jobId: string): Job | undefined {

@@ -43,16 +43,47 @@ export interface Job {
   campaignId?: string;
   /** Device-request jobs: what the device asked for. */
   request?: { name: string; version?: string };
+  /** Seconds the job may take from its creation; the job fails when it has no outcome by `deadline`. */
+  timeoutS?: number;
+  /** ms epoch: createdAt + timeoutS. Absent: no deadline (rows written before deadlines existed too). */
+  deadline?: number;
+  /** A final alert that arrived after the job had already timed out (it does not change the outcome). */
+  lateResult?: { resultCode: number | null; at: number };
   createdAt: number;
   updatedAt: number;
   finishedAt?: number;
   history: { state: JobState; at: number }[];
 }
 
+/** Longest job timeout accepted (30 days). */
+export const MAX_JOB_TIMEOUT_S = 30 * 24 * 3600;
+
+/** The `error` of a job failed by its deadline. */
+export function timeoutError(timeoutS: number): string {
+  return `timed out after ${timeoutS} s`;
+}
+
+/** A job timeout as given (API body, CLI, campaign): undefined/null = none; else an integer 1..MAX_JOB_TIMEOUT_S. */
+export function parseTimeoutS(v: unknown, name: string): number | undefined | { error: string } {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_JOB_TIMEOUT_S) {
+    return { error: `"${name}" must be a whole number of seconds, 1..${MAX_JOB_TIMEOUT_S} (30 days)` };
+  }
+  return v;
+}
+
 export const TERMINAL: readonly JobState[] = ['succeeded', 'failed'];
 
 export function isTerminal(s: JobState): boolean {
   return s === 'succeeded' || s === 'failed';
+}
+
+/**
+ * A settled outcome: terminal, except a job that failed only because its session ended before
+ * the Exec was answered (status 0, no result code) -- its final alert may still settle it.
+ */
+export function isFinalOutcome(j: Job): boolean {
+  return isTerminal(j.state) && !(j.state === 'failed' && j.status === 0 && j.resultCode === null);
 }
 
 export function stateRank(s: JobState): number {
@@ -101,6 +132,9 @@ export function jobView(j: Job): Record<string, unknown> {
   if (j.identifier !== undefined) v.identifier = j.identifier;
   if (j.target !== undefined) v.target = j.target;
   if (j.request !== undefined) v.request = j.request;
+  if (j.timeoutS !== undefined) v.timeoutS = j.timeoutS;
+  if (j.deadline !== undefined) v.deadline = new Date(j.deadline).toISOString();
+  if (j.lateResult !== undefined) v.lateResult = { resultCode: j.lateResult.resultCode, at: new Date(j.lateResult.at).toISOString() };
   v.createdAt = new Date(j.createdAt).toISOString();
   v.updatedAt = new Date(j.updatedAt).toISOString();
   if (j.finishedAt !== undefined) v.finishedAt = new Date(j.finishedAt).toISOString();
