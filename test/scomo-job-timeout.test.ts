@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../src/codec/model.js';
 import { startEnv, Env, TOKEN, dbBackend } from './helpers/scomo-e2e.js';
-import { scriptedSession, finalAlert, DEV } from './helpers/scomo-script.js';
+import { scriptedSession, finalAlert, DEV, targetOf, until, queued } from './helpers/scomo-script.js';
 import { account } from './helpers/server-fixtures.js';
 import type { ScomoServerOptions } from '../src/server/scomo-server.js';
 import { SqliteJobStore, JOBS_DB_FILE } from '../src/server/scomo/job-store.js';
@@ -28,15 +28,7 @@ async function env(over: Partial<ScomoServerOptions> = {}, dir?: string): Promis
   return e;
 }
 
-const targetOf = (c: Command): string => ('items' in c ? c.items[0]?.target?.locURI ?? '' : '');
 
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function job(e: Env, jobId: string): Promise<J> {
   return (await e.api<J>('GET', '/api/jobs/' + jobId)).json;
@@ -48,9 +40,6 @@ async function create(e: Env, body: Record<string, unknown>): Promise<string> {
   return r.json.jobId;
 }
 
-async function queued(e: Env, jobId: string): Promise<void> {
-  await until(async () => (await e.srv.storage.entriesByTag(jobId)).length === 1, 'entry of ' + jobId);
-}
 
 test('a job for a device that never connects fails "timed out after 1 s"; its queued commands never go out', async (t) => {
   const e = await env();

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { Command, Exec, Add, Get } from '../src/codec/model.js';
 import { startEnv, Env } from './helpers/scomo-e2e.js';
-import { scriptedSession, finalAlert, requestAlert, treeItems, DEV } from './helpers/scomo-script.js';
+import { scriptedSession, finalAlert, requestAlert, treeItems, DEV, targetOf, until, queued } from './helpers/scomo-script.js';
 import { account } from './helpers/server-fixtures.js';
 
 async function env(seedRoot = true): Promise<Env> {
@@ -14,20 +14,8 @@ async function env(seedRoot = true): Promise<Env> {
   return e;
 }
 
-const targetOf = (c: Command): string => ('items' in c ? c.items[0]?.target?.locURI ?? '' : '');
 
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
-/** Job planning is asynchronous: wait until its commands are in the device's queue. */
-async function queued(e: Env, jobId: string): Promise<void> {
-  await until(async () => (await e.srv.storage.entriesByTag(jobId)).length === 1, 'entry of ' + jobId);
-}
 
 async function state(e: Env, jobId: string): Promise<Record<string, unknown>> {
   return (await e.api('GET', '/api/jobs/' + jobId)).json;

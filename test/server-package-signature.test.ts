@@ -16,7 +16,7 @@ import { SqliteJobStore } from '../src/server/scomo/job-store.js';
 import { alternateDownload, dmDelivery, isOptionalCommand, PackageRef } from '../src/server/scomo/plan.js';
 import { parseDownloadDescriptor, DD_MIME } from '../src/scomo/download/dd.js';
 import { startEnv, Env, TOKEN as ENV_TOKEN } from './helpers/scomo-e2e.js';
-import { scriptedSession, DEV } from './helpers/scomo-script.js';
+import { scriptedSession, DEV, targetOf, until } from './helpers/scomo-script.js';
 import { account } from './helpers/server-fixtures.js';
 
 const TOKEN = 'sig-token';
@@ -206,7 +206,6 @@ test('SQLite meta store (the job store) keeps the signature across a reopen; rec
 
 // ---- job commands ----
 
-const targetOf = (c: Command): string => ('items' in c ? c.items[0]?.target?.locURI ?? '' : '');
 const shape = (cmds: Command[]) => cmds.map((c) => `${c.kind} ${'items' in c ? c.items.map((i) => i.target?.locURI).join(',') : ''}`);
 const REF: PackageRef = { pkgId: 'pkg-1', name: 'app', version: '2', type: 'application/x-tar', url: 'http://r/dl/pkg-1', ddUrl: 'http://r/dl/pkg-1.dd', bytes: new Uint8Array([1, 2, 3]) };
 const leafValue = (cmds: Command[], uri: string): unknown => {
@@ -266,13 +265,6 @@ async function env(): Promise<Env> {
   return e;
 }
 
-async function until(f: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function signedUpload(e: Env): Promise<string> {
   const r = await fetch(`${e.srv.url}/api/packages?name=app&version=3&type=application/x-tar`, {

@@ -72,3 +72,20 @@ export function treeItems(root: string, deployed: { node: string; id: string; na
 }
 
 export { DEV };
+
+/** The first item's target of a command ('' when it has none). */
+export const targetOf = (c: Command): string => ('items' in c ? c.items[0]?.target?.locURI ?? '' : '');
+
+/** Polls `f` until it holds; throws after `ms`. */
+export async function until(f: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Job planning is asynchronous: waits until the job's commands are in the device's queue. */
+export async function queued(e: { srv: { storage: { entriesByTag(tag: string): Promise<unknown[]> | unknown[] } } }, jobId: string): Promise<void> {
+  await until(async () => (await e.srv.storage.entriesByTag(jobId)).length === 1, 'entry of ' + jobId);
+}
