@@ -1,10 +1,11 @@
 // The SCOMO server suites (jobs engine with scripted sessions, REST API, end to end with the
-// emulated device) run again with the server on PostgreSQL (`db`), one database per data
+// emulated device, job deadlines) run again with the server on PostgreSQL (`db`), one database per data
 // directory, so a suite's restart reopens the same database.
 import test from 'ava';
 import './scomo-server-jobs.test.js';
 import './scomo-server-e2e.test.js';
 import './api-scomo.test.js';
+import './scomo-job-timeout.test.js';
 import { startPostgres, TestPostgres } from './helpers/postgres.js';
 import { dbBackend } from './helpers/scomo-e2e.js';
 

@@ -3,7 +3,7 @@
 // after N s"), withdrawing its queued commands or deleting a running alternate download, a late
 // final alert that does not bring the job back, the deadline across a restart, campaigns counting
 // a timeout as a failure, and `scomo job create --timeout`. Scripted DM sessions play the device.
-// test/pg-scomo-job-timeout.test.ts runs the same tests on PostgreSQL.
+// test/pg-scomo-suite.test.ts runs the same tests on PostgreSQL.
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
