@@ -1,12 +1,13 @@
 // `npm run demo`: the SCOMO server and an emulated set-top box as two processes on loopback; a
-// package is uploaded through the REST API, a DownloadInstall job is created, its progress is
-// followed until the device reports the outcome, and the device's inventory is shown.
+// package is signed and uploaded through the REST API, a DownloadInstall job is created, its
+// progress is followed until the device (which trusts only the demo's key and refuses unsigned
+// packages) reports the outcome, and the device's inventory is shown.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { appPackage } from '../ustar-writer.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -57,10 +58,10 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
   }
 }
 
-async function api<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+async function api<T>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   const res = await fetch(base + path, {
     method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body instanceof Uint8Array ? {} : { 'Content-Type': 'application/json' }) },
+    headers: { Authorization: `Bearer ${TOKEN}`, ...(body instanceof Uint8Array ? {} : { 'Content-Type': 'application/json' }), ...headers },
     ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -87,9 +88,13 @@ export async function run(): Promise<number> {
       '--server-id', 'scomo-demo', '--server-secret', 'server-secret', '--auth', 'md5', '--data', join(dir, 'server')], { encoding: 'utf8' });
     if (acc.status !== 0) throw new Error('account add failed: ' + (acc.stderr || acc.stdout).trim());
     say(`provisioned device account ${DEVICE} (MD5 digest auth both ways)`);
+    // The publisher's signing key; the device gets only its public half.
+    const signer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const trustKey = join(dir, 'publisher.pub.pem');
+    writeFileSync(trustKey, signer.publicKey.export({ type: 'spki', format: 'pem' }));
     const device = start('device', ['device', '--server', `${base}/dm`, '--id', DEVICE, '--client-user', DEVICE, '--client-secret', 'stb-secret',
       '--server-id', 'scomo-demo', '--server-secret', 'server-secret', '--auth', 'md5', '--encoding', 'wbxml',
-      '--data', join(dir, 'device'), '--notify-port', '0'], (l) => !/ debug /.test(l));
+      '--data', join(dir, 'device'), '--notify-port', '0', '--trust-key', trustKey, '--require-signature'], (l) => !/ debug /.test(l));
     children.push(device);
     await until('the device\'s first session', () => device.lines.some((l) => /DM session ended: ok/.test(l)) ? true : undefined, 20_000);
 
@@ -97,8 +102,10 @@ export async function run(): Promise<number> {
       'bin/hello.sh': '#!/bin/sh\necho "Hello from Hello TV 1.0.0"\n',
       'assets/splash.bin': new Uint8Array(randomBytes(768 * 1024)),
     });
-    const up = await api<{ pkgId: string; url: string; sha256: string; size: number }>(base, 'POST', '/api/packages?name=hello-tv&version=1.0.0&type=application/x-tar', new Uint8Array(pkg));
-    say(`uploaded package ${up.pkgId} (${up.size} bytes, sha256 ${up.sha256.slice(0, 16)}…)`);
+    const signature = 'ecdsa-p256-sha256:' + sign('sha256', pkg, signer.privateKey).toString('base64');
+    const up = await api<{ pkgId: string; url: string; sha256: string; size: number }>(base, 'POST', '/api/packages?name=hello-tv&version=1.0.0&type=application/x-tar',
+      new Uint8Array(pkg), { 'X-Scomo-Signature': signature });
+    say(`uploaded package ${up.pkgId} (${up.size} bytes, sha256 ${up.sha256.slice(0, 16)}…, ECDSA P-256 signature)`);
     const job = await api<{ jobId: string }>(base, 'POST', `/api/devices/${DEVICE}/jobs`, { operation: 'DownloadInstall', pkgId: up.pkgId, delivery: 'alternate' });
     say(`created DownloadInstall job ${job.jobId}; the server sends package 0 to the device`);
     let last = '';
