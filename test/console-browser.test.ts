@@ -71,6 +71,7 @@ test('console: login, upload, campaign by tag in two waves with live progress, p
     t.is(pkgs.length, 1);
     t.is(pkgs[0].size, tar.length);
     t.is(pkgs[0].name, 'guide');
+    t.is(await page.locator(`tr[data-pkg="${pkgs[0].pkgId}"] td`, { hasText: 'unsigned' }).count(), 1, 'the list says the package carries no signature');
 
     // A campaign by tag, two waves; the detail page follows it to the end.
     await page.click('[data-nav=campaigns]');

@@ -444,9 +444,10 @@ function pagePackages() {
   });
   const refresh = async () => {
     const r = await api('GET', '/api/packages');
-    list.replaceChildren(table(['Package', 'Name', 'Version', 'Type', 'Size', 'SHA-256', 'Uploaded'], (r.packages || []).slice().reverse().map((p) => el('tr', { dataset: { pkg: p.pkgId } },
+    list.replaceChildren(table(['Package', 'Name', 'Version', 'Type', 'Size', 'SHA-256', 'Signature', 'Uploaded'], (r.packages || []).slice().reverse().map((p) => el('tr', { dataset: { pkg: p.pkgId } },
       el('td', { class: 'mono' }, p.pkgId), el('td', {}, p.name), el('td', {}, p.version), el('td', { class: 'muted' }, p.type),
       el('td', {}, bytes(p.size)), el('td', { class: 'mono', title: p.sha256 }, (p.sha256 || '').slice(0, 12) + '…'),
+      p.signature ? el('td', { title: p.signature }, p.signature.split(':')[0]) : el('td', { class: 'muted' }, 'unsigned'),
       el('td', { title: when(p.created) }, ago(p.created)))), 'No packages yet.'));
   };
   const form = el('form', {
