@@ -225,7 +225,7 @@ export async function run(opts: BenchOptions): Promise<BenchOutput> {
         } else if (r.qjsPeak !== undefined) {
           out[figureKey(runtime, delivery, mb)] = {
             value: r.qjsPeak, unit: 'B',
-            how: `${mb} MiB package, ${flow}, agent inside QuickJS (wasm, 1 MiB budget): peak memory_used_size recorded by targets/quickjs/glue.ts; ${r.seconds.toFixed(1)} s`,
+            how: `${mb} MiB package, ${flow}, agent inside QuickJS (wasm, 1 MiB budget, code stripped as JS_SetStripInfo(JS_STRIP_DEBUG), HTTP bodies in pieces of at most 16 KiB): peak memory_used_size recorded by targets/quickjs/glue.ts; ${r.seconds.toFixed(1)} s`,
           };
         }
       }

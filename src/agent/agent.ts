@@ -269,7 +269,10 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
       if (id === sessionHttp) {
         const s = session!;
         sessionHttp = -1;
-        step(s.receive(concatBytes(sessionChunks), sessionHeaders));
+        // The pieces go as soon as they are joined: the session keeps only the joined reply.
+        const body = concatBytes(sessionChunks);
+        sessionChunks = [];
+        step(s.receive(body, sessionHeaders));
         return;
       }
       scomo.onHttpEnd(id);

@@ -94,14 +94,32 @@ export function abandonLargeObject(ctx: ExecContext, tellServer: boolean): void 
   ctx.out.push({ kind: 'Alert', cmdID: '', code: C.AL_NO_END_OF_DATA, items: [item] });
 }
 
+// Text chunks (b64 over WBXML/XML) reach the sink as UTF-8 in pieces of this many characters:
+// a whole chunk encoded at once would be one more MaxMsgSize-sized copy on the device's heap.
+const TEXT_PIECE = 4096;
+
+/** Writes `d` to the sink; text goes in pieces, never split inside a surrogate pair. */
+function writeData(sink: LargeObjectSink, d: ItemData | undefined): number {
+  if (typeof d !== 'string' || d.length <= TEXT_PIECE) return sink.write(dataBytes(d));
+  let w = C.ST_CHUNK_BUFFERED;
+  for (let at = 0; at < d.length;) {
+    let end = Math.min(d.length, at + TEXT_PIECE);
+    const last = d.charCodeAt(end - 1);
+    if (end < d.length && last >= 0xd800 && last <= 0xdbff) end--;
+    w = sink.write(utf8Encode(d.substring(at, end)));
+    if (w !== C.ST_CHUNK_BUFFERED && !C.isSuccess(w)) return w;
+    at = end;
+  }
+  return w;
+}
+
 function writeChunk(ctx: ExecContext, lo: IncomingLargeObject, item: Item): number {
-  const chunk = dataBytes(item.data);
-  lo.received += chunk.length;
+  lo.received += dataLength(item.data);
   if (lo.received > lo.size) {
     abandonLargeObject(ctx, false);
     return C.ST_SIZE_MISMATCH;
   }
-  const w = lo.sink.write(chunk);
+  const w = writeData(lo.sink, item.data);
   if (w !== C.ST_CHUNK_BUFFERED && !C.isSuccess(w)) {
     abandonLargeObject(ctx, false);
     return w;

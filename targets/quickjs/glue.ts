@@ -9,6 +9,7 @@
 import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import type { Agent, AgentConfig, AgentStatus } from '../../src/agent/api.js';
 import type { Host, InstallResult } from '../../src/agent/host.js';
 
@@ -29,12 +30,32 @@ export interface QuickJSAgentOptions {
   memoryBudget?: number;
   /** CPU budget per host event, ms. */
   cpuBudgetMs?: number;
+  /**
+   * Largest piece of an HTTP body handed to the guest in one onHttpChunk, bytes (default 16 KiB).
+   * Node reads sockets in up to 64 KiB pieces; every byte of a piece is guest heap while the
+   * agent handles it, so bigger pieces are only a higher peak (targets/host-abi.md).
+   */
+  maxChunkBytes?: number;
+  /**
+   * What QuickJS keeps of the code besides bytecode (JS_SetStripInfo): 'debug' (default) keeps
+   * neither function source text nor line tables, 'source' drops only the source text, 'none'
+   * keeps both. Source text alone is ~175 KB of heap for the agent bundle (every function keeps
+   * its text for Function.prototype.toString, nested ones inside their parents'); see
+   * stripCode below. Guest errors keep their messages either way.
+   */
+  strip?: 'none' | 'source' | 'debug';
+  /** Keeps QuickJS's memory breakdown (computeMemoryUsage) of the highest sample (investigation aid). */
+  keepPeakBreakdown?: boolean;
 }
 
 export interface QuickJSAgent extends Agent {
   /** Highest memory_used_size seen, bytes. */
   peakHeap(): number;
   heapNow(): number;
+  /** QuickJS's memory breakdown now (JS_ComputeMemoryUsage: atoms, strings, objects, bytecode...). */
+  memoryUsage(): Record<string, number>;
+  /** The breakdown at the peak, when `keepPeakBreakdown` was set. */
+  peakBreakdown(): Record<string, number> | undefined;
   dispose(): void;
 }
 
@@ -111,24 +132,79 @@ function readBytes(ctx: QuickJSContext, h: QuickJSHandle): Uint8Array {
   return bufH.consume((b) => ctx.getArrayBuffer(b).consume((l) => l.value.slice(off, off + len)));
 }
 
+// JS_SetStripInfo is not exported by quickjs-emscripten, so the flag is set in JSRuntime directly:
+// strip_flags sits at this byte offset in the build below (found by probing every offset of a
+// fresh runtime; only this one turns Function.prototype.toString into '[native code]').
+// Any other build is left unstripped, and this one is re-checked on a throwaway runtime first.
+const STRIP_BUILD = '0.32.0';
+const STRIP_FLAGS_OFFSET = 228;
+const STRIP_SOURCE = 1;
+const STRIP_DEBUG = 2;
+let stripChecked: boolean | undefined;
+
+type RuntimeInternals = { module: { HEAPU8: Uint8Array }; rt: { value: number } };
+
+function buildVersion(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (req('@jitl/quickjs-wasmfile-release-sync/package.json') as { version: string }).version;
+  } catch {
+    return '';
+  }
+}
+
+/** Sets the runtime's strip flags when this QuickJS build is the one whose layout we know. */
+function stripCode(QuickJS: Awaited<ReturnType<typeof getQuickJS>>, rt: QuickJSRuntime, flags: number): boolean {
+  if (stripChecked === undefined) {
+    stripChecked = false;
+    if (buildVersion() === STRIP_BUILD) {
+      const probe = QuickJS.newRuntime();
+      const p = probe as unknown as RuntimeInternals;
+      if (p.module.HEAPU8[p.rt.value + STRIP_FLAGS_OFFSET] === 0) {
+        p.module.HEAPU8[p.rt.value + STRIP_FLAGS_OFFSET] = STRIP_SOURCE;
+        const c = probe.newContext();
+        const r = c.evalCode('(function f(){ return 1 }).toString()');
+        const text = r.error ? '' : c.getString(r.value);
+        (r.error ?? r.value).dispose();
+        c.dispose();
+        stripChecked = text.indexOf('[native code]') >= 0 && text.indexOf('return 1') < 0;
+      }
+      probe.dispose();
+    }
+  }
+  if (!stripChecked) return false;
+  const i = rt as unknown as RuntimeInternals;
+  i.module.HEAPU8[i.rt.value + STRIP_FLAGS_OFFSET] = flags;
+  return true;
+}
+
 export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: QuickJSAgentOptions = {}): Promise<QuickJSAgent> {
   const bundle = opts.bundle ?? await buildQuickJSBundle();
   const budget = opts.memoryBudget ?? 1 << 20;
   const cpuMs = opts.cpuBudgetMs ?? 10_000;
+  const maxChunk = Math.max(1, opts.maxChunkBytes ?? 16 << 10);
   const QuickJS = await getQuickJS();
   const rt: QuickJSRuntime = QuickJS.newRuntime();
   rt.setMaxStackSize(256 << 10);
   // Rejects any single allocation above the budget (the only thing the wasm limit enforces).
   rt.setMemoryLimit(budget);
+  const strip = opts.strip ?? 'debug';
+  if (strip !== 'none' && !stripCode(QuickJS, rt, strip === 'debug' ? STRIP_SOURCE | STRIP_DEBUG : STRIP_SOURCE)) {
+    host.log('warn', 'QuickJS: this build cannot strip code; function sources stay on the heap');
+  }
   const ctx = rt.newContext();
   let peak = 0;
+  let peakUsage: Record<string, number> | undefined;
   let deadline = Date.now() + cpuMs;
   let overBudget = false;
   const used = (): number => {
     const h = rt.computeMemoryUsage();
     const u = ctx.getProp(h, 'memory_used_size').consume(ctx.getNumber);
+    if (u > peak) {
+      peak = u;
+      if (opts.keepPeakBreakdown) peakUsage = ctx.dump(h) as Record<string, number>;
+    }
     h.dispose();
-    if (u > peak) peak = u;
     return u;
   };
   rt.setInterruptHandler(() => {
@@ -163,7 +239,13 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     const b = ctx.typeof(body) === 'object' ? readBytes(ctx, body) : undefined;
     host.httpRequest(num(id), b ? { ...req, body: b } : req);
   });
-  fn('httpCancel', (id) => { host.httpCancel(num(id)); });
+  // A body being handed over piece by piece stops at a cancel from inside one of its pieces.
+  let splitting = -1;
+  let splitCancelled = false;
+  fn('httpCancel', (id) => {
+    if (num(id) === splitting) splitCancelled = true;
+    host.httpCancel(num(id));
+  });
   fn('setTimer', (id, ms) => { host.setTimer(num(id), num(ms)); });
   fn('clearTimer', (id) => { host.clearTimer(num(id)); });
   fn('install', (id, q) => { host.install(num(id), JSON.parse(str(q))); });
@@ -240,7 +322,15 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     onPackage0: (b) => callVoid('pkg0', b),
     onTimer: (id) => callVoid('timer', id),
     onHttpResponse: (id, st, h) => callVoid('resp', id, st, JSON.stringify(h)),
-    onHttpChunk: (id, b) => callVoid('chunk', id, b),
+    onHttpChunk: (id, b) => {
+      if (b.length <= maxChunk) { callVoid('chunk', id, b); return; }
+      splitting = id;
+      splitCancelled = false;
+      for (let at = 0; at < b.length && !splitCancelled && !disposed; at += maxChunk) {
+        callVoid('chunk', id, b.subarray(at, Math.min(b.length, at + maxChunk)));
+      }
+      splitting = -1;
+    },
     onHttpEnd: (id) => callVoid('end', id),
     onHttpError: (id, reason) => callVoid('err', id, JSON.stringify(reason)),
     onInstallDone: (id, r: InstallResult) => callVoid('inst', id, JSON.stringify(r)),
@@ -263,6 +353,13 @@ export async function createQuickJSAgent(host: Host, config: AgentConfig, opts: 
     },
     peakHeap: () => peak,
     heapNow: () => used(),
+    memoryUsage: () => {
+      const h = rt.computeMemoryUsage();
+      const r = ctx.dump(h) as Record<string, number>;
+      h.dispose();
+      return r;
+    },
+    peakBreakdown: () => peakUsage,
     dispose: () => {
       if (disposed) return;
       disposed = true;
