@@ -6,7 +6,7 @@
 // wbxml-tables.ts): imported bindings cost a getter call per use under module interop.
 import { XElement } from './element.js';
 import { CodecLimits, DEVICE_LIMITS, Result, ok } from './errors.js';
-import { utf8DecodeStrict } from './utf8.js';
+import { decodeUtf8OrRaise, codePointString } from './text.js';
 import { PAGES, PAGE_NS, isDmPublicId } from './wbxml-tables.js';
 import { raise, caught, TRUNC, MAL, LIM, UNK, UNS } from './raise.js';
 
@@ -60,8 +60,7 @@ function readCString(b: Uint8Array, pos: number, end: number, maxLen: number): s
   mbEnd = pos + 1;
   // ASCII fast path: most DM text (URIs, codes, ids) is short ASCII, built during the scan.
   if (high < 0x80 && pos - start <= SHORT) return ascii;
-  const r = utf8DecodeStrict(b, start, pos);
-  return typeof r === 'number' ? raise(MAL, 'bad UTF-8', -r - 1) : r;
+  return decodeUtf8OrRaise(b, start, pos);
 }
 
 /** Reads a WBXML document whose tags are on the DM code pages (SyncML, MetInf, DM DDF). */
@@ -152,8 +151,7 @@ function read(b: Uint8Array, lim: CodecLimits): WbxmlDocument {
         const cp = readMb(b, pos, end);
         pos = mbEnd;
         if (!cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) raise(MAL, 'bad entity', at);
-        piece = cp < 0x10000 ? String.fromCharCode(cp)
-          : String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + (cp & 1023));
+        piece = codePointString(cp);
         len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
       } else {
         const n = readMb(b, pos, end);

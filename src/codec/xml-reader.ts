@@ -6,7 +6,8 @@
 // MetInf and DDF DTDs define none; others are checked for syntax and ignored).
 import { XElement } from './element.js';
 import { CodecLimits, DEVICE_LIMITS, Result, ok, fail } from './errors.js';
-import { utf8Encode, utf8DecodeStrict } from './utf8.js';
+import { utf8Encode } from './utf8.js';
+import { decodeUtf8OrRaise, codePointString } from './text.js';
 import { raise, caught, Raised, TRUNC, MAL, LIM, UNS } from './raise.js';
 
 // Property names are short because minifiers keep them and this code ships on devices.
@@ -88,10 +89,6 @@ function parse(b: Uint8Array, lim: CodecLimits): XElement {
     for (let k = from; k + s.length <= n; k++) if (b[k] === c0 && startsWith(s, k)) return k;
     return eof(what);
   }
-  function decodeText(start: number, end: number): string {
-    const r = utf8DecodeStrict(b, start, end);
-    return typeof r === 'number' ? raise(MAL, 'bad UTF-8', -r - 1) : r;
-  }
   function skipWs(): void {
     while (i < n && isWs(b[i])) i++;
   }
@@ -109,7 +106,7 @@ function parse(b: Uint8Array, lim: CodecLimits): XElement {
       for (let k = start; k < i; k++) s += String.fromCharCode(b[k]);
       return s;
     }
-    return decodeText(start, i);
+    return decodeUtf8OrRaise(b, start, i);
   }
   function checkControl(c: number, at: number): boolean {
     if (c === 13) return true;
@@ -135,7 +132,7 @@ function parse(b: Uint8Array, lim: CodecLimits): XElement {
       if (units.length === 256) { out += String.fromCharCode.apply(null, units); units.length = 0; }
     }
     out += String.fromCharCode.apply(null, units);
-    if (k < end) out += decodeText(k, end);
+    if (k < end) out += decodeUtf8OrRaise(b, k, end);
     return cr ? out.replace(/\r\n?/g, '\n') : out;
   }
   /** Reads `&...;` at i (b[i] === '&') and returns its text. No general entities beyond the five predefined. */
@@ -167,8 +164,7 @@ function parse(b: Uint8Array, lim: CodecLimits): XElement {
       if (!(cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff))) {
         raise(MAL, 'bad reference', start);
       }
-      return cp < 0x10000 ? String.fromCharCode(cp)
-        : String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + (cp & 1023));
+      return codePointString(cp);
     }
     let name = '';
     for (let k = start + 1; k < semi; k++) name += String.fromCharCode(b[k]);
@@ -322,7 +318,7 @@ function parse(b: Uint8Array, lim: CodecLimits): XElement {
   if (n >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) i = 3;
   if (startsWith('<?xml', i) && (i + 5 >= n || isWs(b[i + 5]))) {
     const end = find('?>', i, 'declaration');
-    const enc = /encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(decodeText(i, end));
+    const enc = /encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(decodeUtf8OrRaise(b, i, end));
     if (enc && !/^(utf-8|utf8|us-ascii)$/i.test(enc[1])) raise(UNS, 'encoding ' + enc[1], i);
     i = end + 2;
   }

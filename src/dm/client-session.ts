@@ -1,10 +1,10 @@
 // The OMA DM 1.2 client session state machine (facts §2.5-§2.8), in libdmclient's shape: the
 // driver POSTs what start()/receive() return and feeds back the reply until Done. Sans-I/O:
 // no timers, no sockets; every durable fact (nonces) goes out through hooks before it is used.
-import type { Alert, Chal, Command, Item, Replace, Status, SyncHdr } from '../codec/model.js';
+import type { Alert, Chal, Command, Item, Meta, Replace, Status, SyncHdr } from '../codec/model.js';
 import { metaInt } from '../codec/model.js';
 import { contentTypeFor, decodeMessage, DEVICE_LIMITS } from '../codec/index.js';
-import type { Encoding } from '../codec/index.js';
+import type { CodecLimits, Encoding } from '../codec/index.js';
 import { base64Encode } from '../codec/base64.js';
 import { formatCodecError } from '../codec/errors.js';
 import type { ManagementTree } from '../tree/api.js';
@@ -16,8 +16,9 @@ import type {
   Outgoing, SessionStep, StartOptions,
 } from './types.js';
 import {
-  abandonLargeObject, executeCommand, makeStatus,
+  abandonLargeObject, commandName, executeCommand, makeStatus,
 } from './command-executor.js';
+import { copyFields } from './copy-fields.js';
 import type { ExecContext, IncomingLargeObject } from './command-executor.js';
 import { buildMessage } from './message-builder.js';
 import type { Pending } from './message-builder.js';
@@ -26,6 +27,7 @@ import {
 } from './session-auth.js';
 import * as C from './codes.js';
 
+const DEVINFO = './DevInfo/';
 const DEVINFO_LEAVES = ['DevId', 'Man', 'Mod', 'DmV', 'Lang'];
 
 interface SentAlert { msgID: string; cmdID: string; alert: ClientAlert }
@@ -34,6 +36,11 @@ function randomBytesFallback(n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
   return b;
+}
+
+/** An Alert without items (package 1 session type, 1222 next message, 1223 abort). */
+function plainAlert(code: number): Alert {
+  return { kind: 'Alert', cmdID: '', code, items: [] };
 }
 
 function header(headers: { [name: string]: string } | undefined, name: string): string | undefined {
@@ -102,17 +109,26 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     return randomBytesFallback(n);
   }
 
+  /** Discards an unfinished incoming object (its sink frees what it buffered). */
+  function dropLargeObject(): void {
+    if (lo) {
+      lo.sink.abort();
+      lo = null;
+    }
+  }
+
   function finish(ok: boolean, reason: string): Done {
     if (phase !== 'done') {
       phase = 'done';
       doneStep = { kind: 'done', ok, reason };
-      if (lo) {
-        lo.sink.abort();
-        lo = null;
-      }
+      dropLargeObject();
       log(ok ? 'info' : 'warn', 'session ' + sessionId + ' ended: ' + reason);
     }
     return doneStep;
+  }
+
+  function fail(reason: string): Done {
+    return finish(false, reason);
   }
 
   function ourHeader(): SyncHdr {
@@ -143,7 +159,7 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     const hdr = ourHeader();
     const limit = Math.min(serverMaxMsgSize, 16 * 1024 * 1024);
     const built = buildMessage(hdr, fixed, queue, limit, encoding, wantFinal);
-    if (!built.ok) return finish(false, 'cannot encode message: ' + built.message);
+    if (!built.ok) return fail('cannot encode message: ' + built.message);
     const cmds = built.value.commands;
     for (let i = alertsToSend.length - 1; i >= 0; i--) {
       if (cmds.indexOf(alertsToSend[i].cmd) >= 0) {
@@ -165,17 +181,17 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       let v: string | Uint8Array | undefined = config.devInfo ? config.devInfo[leaf] : undefined;
       if (v === undefined) {
         try {
-          const r = tree.get(config.serverId, './DevInfo/' + leaf);
+          const r = tree.get(config.serverId, DEVINFO + leaf);
           if (C.isSuccess(r.code) && r.items && r.items.length > 0) v = r.items[0].data;
         } catch (e) { /* a leaf the tree cannot read is left out */ }
       }
       if (v === undefined && leaf === 'DevId') v = config.deviceId;
-      if (v !== undefined) items.push({ source: { locURI: './DevInfo/' + leaf }, data: v });
+      if (v !== undefined) items.push({ source: { locURI: DEVINFO + leaf }, data: v });
     }
     // Leaves beyond the standard ones (e.g. Ext/NotifyPort, where package 0 reaches this device).
     if (config.devInfo) {
       for (const k in config.devInfo) {
-        if (DEVINFO_LEAVES.indexOf(k) < 0) items.push({ source: { locURI: './DevInfo/' + k }, data: config.devInfo[k] });
+        if (DEVINFO_LEAVES.indexOf(k) < 0) items.push({ source: { locURI: DEVINFO + k }, data: config.devInfo[k] });
       }
     }
     return prepareForEncoding({ kind: 'Replace', cmdID: '', items } as Replace);
@@ -191,30 +207,30 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
   }
 
   function start(opts?: StartOptions): SessionStep {
-    if (phase !== 'new') return finish(false, 'start called twice');
+    if (phase !== 'new') return fail('start called twice');
     const o = opts || {};
     let alertCode = C.AL_CLIENT_INITIATED_MGMT;
     if (o.package0) {
       let pkg: Package0;
       if (o.package0 instanceof Uint8Array) {
         const p = decodePackage0(o.package0);
-        if (!p.ok) return finish(false, 'package 0 rejected: ' + formatCodecError(p.error));
+        if (!p.ok) return fail('package 0 rejected: ' + formatCodecError(p.error));
         pkg = p.value;
       } else {
         pkg = o.package0;
       }
-      if (pkg.serverId !== config.serverId) return finish(false, 'package 0 from unknown server ' + JSON.stringify(pkg.serverId));
+      if (pkg.serverId !== config.serverId) return fail('package 0 from unknown server ' + JSON.stringify(pkg.serverId));
       if (!verifyPackage0(pkg, serverUser, config.server.secret, serverNonce)) {
         // DOC-61: after a failed digest the server may fall back to the zero nonce.
         if (!verifyPackage0(pkg, serverUser, config.server.secret, ZERO_NONCE)) {
-          return finish(false, 'package 0 digest mismatch (ignored)');
+          return fail('package 0 digest mismatch (ignored)');
         }
         log('info', 'package 0 verified with the zero nonce');
       }
       if ((pkg.uiMode === 2 || pkg.uiMode === 3) && h.confirmSession) {
         let yes = true;
         try { yes = h.confirmSession(pkg.uiMode); } catch (e) { yes = false; }
-        if (!yes) return finish(false, 'session declined by the user');
+        if (!yes) return fail('session declined by the user');
       }
       sessionId = sessionIdToHex(pkg.sessionId);
       alertCode = C.AL_SERVER_INITIATED_MGMT;
@@ -223,7 +239,7 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       sessionId = config.sessionId || sessionIdToHex(((r[0] << 8) | r[1]) || 1);
     }
     phase = 'open';
-    package1 = [{ kind: 'Alert', cmdID: '', code: alertCode, items: [] }, devInfoReplace()];
+    package1 = [plainAlert(alertCode), devInfoReplace()];
     const alerts = o.alerts || [];
     for (let i = 0; i < alerts.length; i++) alertCommand(alerts[i]);
     queuePackage1();
@@ -297,33 +313,35 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       return receiveUnsafe(body, headers);
     } catch (e) {
       // A bug or a hook failing in an unexpected place must end the session, not the driver.
-      return finish(false, 'internal error: ' + (e && (e as Error).message ? (e as Error).message : String(e)));
+      return fail('internal error: ' + (e && (e as Error).message ? (e as Error).message : String(e)));
     }
   }
 
   function receiveUnsafe(body: Uint8Array, headers?: { [name: string]: string }): SessionStep {
     if (phase === 'done') return doneStep;
-    if (phase === 'new') return finish(false, 'receive before start');
-    if (phase === 'aborting') return finish(false, 'aborted: ' + abortReason);
-    if (!(body instanceof Uint8Array)) return finish(false, 'reply is not bytes');
-    const limits = {
-      maxBytes: Math.max(DEVICE_LIMITS.maxBytes, maxMsgSize * 2), maxDepth: DEVICE_LIMITS.maxDepth,
-      maxElements: DEVICE_LIMITS.maxElements, maxStringBytes: Math.max(DEVICE_LIMITS.maxStringBytes, maxMsgSize * 2),
-      maxOpaqueBytes: Math.max(DEVICE_LIMITS.maxOpaqueBytes, maxMsgSize * 2),
-    };
+    if (phase === 'new') return fail('receive before start');
+    if (phase === 'aborting') return fail('aborted: ' + abortReason);
+    if (!(body instanceof Uint8Array)) return fail('reply is not bytes');
+    // The device limits, with room for a reply as large as twice our MaxMsgSize.
+    const limits = copyFields({} as CodecLimits, DEVICE_LIMITS);
+    const twiceMaxMsgSize = maxMsgSize * 2;
+    limits.maxBytes = Math.max(limits.maxBytes, twiceMaxMsgSize);
+    limits.maxStringBytes = Math.max(limits.maxStringBytes, twiceMaxMsgSize);
+    limits.maxOpaqueBytes = Math.max(limits.maxOpaqueBytes, twiceMaxMsgSize);
     const d = decodeMessage(body, limits);
-    if (!d.ok) return finish(false, 'malformed server message: ' + formatCodecError(d.error));
+    if (!d.ok) return fail('malformed server message: ' + formatCodecError(d.error));
     const msg = d.value.msg;
     const hdr = msg.hdr;
+    const cmds = msg.body.commands;
     if (hdr.verProto.trim() !== 'DM/1.2' || hdr.verDTD.trim() !== '1.2') {
-      return finish(false, 'unsupported protocol ' + hdr.verProto + ' / DTD ' + hdr.verDTD);
+      return fail('unsupported protocol ' + hdr.verProto + ' / DTD ' + hdr.verDTD);
     }
     if (hdr.sessionID.trim().toUpperCase() !== sessionId.toUpperCase()) {
-      return finish(false, 'reply for unknown SessionID ' + JSON.stringify(hdr.sessionID));
+      return fail('reply for unknown SessionID ' + JSON.stringify(hdr.sessionID));
     }
     const mid = metaInt(hdr.msgID);
     if (mid === undefined || mid <= lastServerMsgID) {
-      return finish(false, 'out-of-order or duplicate server MsgID ' + JSON.stringify(hdr.msgID));
+      return fail('out-of-order or duplicate server MsgID ' + JSON.stringify(hdr.msgID));
     }
     lastServerMsgID = mid;
 
@@ -339,17 +357,16 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       }
       if (v !== 'ok') {
         serverChallenges++;
-        if (serverChallenges > maxServerChallenges) return finish(false, 'server failed to authenticate');
+        if (serverChallenges > maxServerChallenges) return fail('server failed to authenticate');
         log('warn', 'server credentials ' + v + '; challenging');
         hdrCode = v === 'missing' ? C.ST_MISSING_CREDENTIALS : C.ST_INVALID_CREDENTIALS;
         const chalOut = makeChal(st, st === 'basic' ? undefined : issueServerNonce());
         const fixed: Command[] = [hdrStatus(hdr, hdrCode, chalOut)];
         queue = [];
-        const cmds = msg.body.commands;
         for (let i = 0; i < cmds.length; i++) {
           const c = cmds[i];
           if (c.kind !== 'Status' && c.kind !== 'Results') {
-            queue.push({ cmd: makeStatus(hdr.msgID, c.cmdID, c.kind === 'Unsupported' ? c.name : c.kind, hdrCode) });
+            queue.push({ cmd: makeStatus(hdr.msgID, c.cmdID, commandName(c), hdrCode) });
           }
         }
         return send(fixed, true);
@@ -370,7 +387,6 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       if (mo !== undefined && mo > 0) serverMaxObjSize = mo;
     }
 
-    const cmds = msg.body.commands;
     let retryAuth = false;
     let aborted = false;
     for (let i = 0; i < cmds.length; i++) if (cmds[i].kind === 'Alert' && (cmds[i] as Alert).code === C.AL_SESSION_ABORT) aborted = true;
@@ -378,14 +394,11 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       const c = cmds[i];
       if (c.kind !== 'Status') continue;
       if (c.cmdRef.trim() === '0') {
+        const authFailed = c.code === C.ST_INVALID_CREDENTIALS || c.code === C.ST_MISSING_CREDENTIALS;
         // A server that refuses our credentials and aborts has given up: no retry.
-        if (aborted && (c.code === C.ST_INVALID_CREDENTIALS || c.code === C.ST_MISSING_CREDENTIALS)) {
-          return finish(false, 'authentication failed (' + c.code + ')');
-        }
-        const r = onHeaderStatus(c);
+        const r = aborted && authFailed ? 'fail' : onHeaderStatus(c);
         if (r === 'fail') {
-          return finish(false, c.code === C.ST_INVALID_CREDENTIALS || c.code === C.ST_MISSING_CREDENTIALS
-            ? 'authentication failed (' + c.code + ')' : 'server refused the session (' + c.code + ')');
+          return fail((authFailed ? 'authentication failed (' : 'server refused the session (') + c.code + ')');
         }
         if (r === 'retry') retryAuth = true;
       } else {
@@ -414,13 +427,13 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
         executeCommand(ctx, c, false, false);
       } catch (e) {
         log('error', 'command ' + c.kind + ' failed: ' + String(e));
-        ctx.out.push(makeStatus(hdr.msgID, c.cmdID, c.kind === 'Unsupported' ? c.name : c.kind, C.ST_COMMAND_FAILED));
+        ctx.out.push(makeStatus(hdr.msgID, c.cmdID, commandName(c), C.ST_COMMAND_FAILED));
       }
       if (ctx.serverAbort) break;
     }
     if (ctx.serverAbort) {
       lo = ctx.lo;
-      return finish(false, 'server aborted the session (1223)');
+      return fail('server aborted the session (1223)');
     }
     // Chunks come in consecutive messages: a message that does not continue the object ends it.
     if (loBefore && ctx.lo === loBefore && loBefore.received === loReceived) abandonLargeObject(ctx, true);
@@ -444,7 +457,7 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
       return finish(true, 'session completed');
     }
     fixed.push(hdrStatus(hdr, hdrCode, withNonce(chal)));
-    if (!wantFinal) fixed.push({ kind: 'Alert', cmdID: '', code: C.AL_NEXT_MESSAGE, items: [] });
+    if (!wantFinal) fixed.push(plainAlert(C.AL_NEXT_MESSAGE));
     return send(fixed, wantFinal);
   }
 
@@ -468,12 +481,9 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     for (let i = 0; i < items.length; i++) {
       const it = items[i];
       if (it.data instanceof Uint8Array) {
-        const copy: Item = {};
-        const k = Object.keys(it);
-        for (let j = 0; j < k.length; j++) (copy as any)[k[j]] = (it as any)[k[j]];
+        const copy = copyFields({} as Item, it);
         copy.data = base64Encode(it.data);
-        const meta: any = {};
-        if (it.meta) { const mk = Object.keys(it.meta); for (let j = 0; j < mk.length; j++) meta[mk[j]] = (it.meta as any)[mk[j]]; }
+        const meta = it.meta ? copyFields({} as Meta, it.meta) : {} as Meta;
         meta.format = 'b64';
         copy.meta = meta;
         items[i] = copy;
@@ -483,14 +493,11 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
   }
 
   function abort(reason: string): SessionStep {
-    if (phase !== 'open') return finish(false, 'aborted: ' + reason);
+    if (phase !== 'open') return fail('aborted: ' + reason);
     abortReason = reason;
-    if (lo) {
-      lo.sink.abort();
-      lo = null;
-    }
+    dropLargeObject();
     queue = [];
-    const step = send([{ kind: 'Alert', cmdID: '', code: C.AL_SESSION_ABORT, items: [] }], true);
+    const step = send([plainAlert(C.AL_SESSION_ABORT)], true);
     if (phase === 'open') phase = 'aborting';
     return step;
   }
@@ -500,15 +507,18 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     alertCommand(a);
   }
 
+  /** `run` as an entry point: an exception from a bug or a hook ends the session, not the driver. */
+  function guarded<A>(run: (arg: A) => SessionStep): (arg: A) => SessionStep {
+    return function (arg: A): SessionStep {
+      try { return run(arg); } catch (e) { return fail('internal error: ' + String(e)); }
+    };
+  }
+
   return {
-    start: function (opts?: StartOptions): SessionStep {
-      try { return start(opts); } catch (e) { return finish(false, 'internal error: ' + String(e)); }
-    },
+    start: guarded(start),
     receive,
-    abort: function (reason: string): SessionStep {
-      try { return abort(reason); } catch (e) { return finish(false, 'internal error: ' + String(e)); }
-    },
-    fail: function (reason: string): Done { return finish(false, reason); },
+    abort: guarded(abort),
+    fail,
     queueAlert,
     get sessionId() { return sessionId; },
   };

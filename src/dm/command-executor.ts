@@ -9,6 +9,7 @@ import type { LargeObjectSink, ManagementTree } from '../tree/api.js';
 import type { ClientSessionHooks } from './types.js';
 import { defaultUiAnswer, parseUiAlert } from './ui-alert.js';
 import * as C from './codes.js';
+import { copyFields } from './copy-fields.js';
 
 /** A large object being received (DM 1.2 §6.7): one leaf, chunks in consecutive messages. */
 export interface IncomingLargeObject {
@@ -48,7 +49,8 @@ export function makeStatus(msgRef: string, cmdRef: string, cmd: string, code: nu
   };
 }
 
-function commandName(c: Command): string {
+/** The element name a Status answers (Cmd): an unsupported command keeps its own. */
+export function commandName(c: Command): string {
   return c.kind === 'Unsupported' ? c.name : c.kind;
 }
 
@@ -61,15 +63,16 @@ function emit(ctx: ExecContext, c: Command, code: number, item?: Item): Status |
   return s;
 }
 
+/** Answers `c` with `code` (unless NoResp) and returns the code as the command's outcome. */
+function answer(ctx: ExecContext, c: Command, code: number): number {
+  emit(ctx, c, code);
+  return code;
+}
+
 function mergeMeta(a: Meta | undefined, b: Meta | undefined): Meta | undefined {
   if (!a) return b;
   if (!b) return a;
-  const m: Meta = {};
-  const k = Object.keys(a);
-  for (let i = 0; i < k.length; i++) (m as any)[k[i]] = (a as any)[k[i]];
-  const j = Object.keys(b);
-  for (let i = 0; i < j.length; i++) (m as any)[j[i]] = (b as any)[j[i]];
-  return m;
+  return copyFields(copyFields({} as Meta, a), b);
 }
 
 function dataBytes(d: ItemData | undefined): Uint8Array {
@@ -194,10 +197,7 @@ function alertCommand(ctx: ExecContext, a: Alert): number {
 
 /** Runs the items of a simple command; returns the first failing code, else the last code. */
 function perItem(ctx: ExecContext, c: Command & { items: Item[] }, run: (item: Item) => number): number {
-  if (c.items.length === 0) {
-    emit(ctx, c, C.ST_BAD_REQUEST);
-    return C.ST_BAD_REQUEST;
-  }
+  if (c.items.length === 0) return answer(ctx, c, C.ST_BAD_REQUEST);
   let worst = 0;
   for (let i = 0; i < c.items.length; i++) {
     let code = run(c.items[i]);
@@ -230,11 +230,11 @@ export function executeCommand(ctx: ExecContext, c: Command, inAtomic: boolean, 
         return it.target && it.source ? tree.copy(sid, it.target.locURI, it.source.locURI) : C.ST_BAD_REQUEST;
       });
     case 'Get':
-      if (inAtomic) { emit(ctx, c, C.ST_COMMAND_FAILED); return C.ST_COMMAND_FAILED; }
+      if (inAtomic) return answer(ctx, c, C.ST_COMMAND_FAILED);
       return perItem(ctx, c, function (it) { return getItem(ctx, c, it); });
     case 'Exec':
       // Exec lives in SyncBody or Sequence only (DM 1.2 RepPro §6.6.7).
-      if (inAtomic) { emit(ctx, c, C.ST_COMMAND_FAILED); return C.ST_COMMAND_FAILED; }
+      if (inAtomic) return answer(ctx, c, C.ST_COMMAND_FAILED);
       return perItem(ctx, c, function (it) {
         if (!it.target) return C.ST_BAD_REQUEST;
         const req: { data?: ItemData; meta?: Meta; correlator?: string } = {};
@@ -246,17 +246,14 @@ export function executeCommand(ctx: ExecContext, c: Command, inAtomic: boolean, 
       });
     case 'Alert': {
       const code = alertCommand(ctx, c);
-      if (code < 0) return -code;
-      emit(ctx, c, code);
-      return code;
+      return code < 0 ? -code : answer(ctx, c, code);
     }
     case 'Atomic':
       return atomic(ctx, c, inAtomic);
     case 'Sequence':
       return sequence(ctx, c, inAtomic);
     default:
-      emit(ctx, c, C.ST_OPTIONAL_FEATURE_NOT_SUPPORTED);
-      return C.ST_OPTIONAL_FEATURE_NOT_SUPPORTED;
+      return answer(ctx, c, C.ST_OPTIONAL_FEATURE_NOT_SUPPORTED);
   }
 }
 
@@ -267,11 +264,17 @@ function notExecuted(ctx: ExecContext, cmds: Command[], from: number): void {
   }
 }
 
-function atomic(ctx: ExecContext, a: Atomic, inAtomic: boolean): number {
-  if (inAtomic) {
-    emit(ctx, a, C.ST_COMMAND_FAILED);
-    return C.ST_COMMAND_FAILED;
+/** A command inside Atomic or Sequence; one that throws is answered 500 and fails its group. */
+function executeNested(ctx: ExecContext, c: Command, inAtomic: boolean): number {
+  try {
+    return executeCommand(ctx, c, inAtomic, true);
+  } catch (e) {
+    return answer(ctx, c, C.ST_COMMAND_FAILED);
   }
+}
+
+function atomic(ctx: ExecContext, a: Atomic, inAtomic: boolean): number {
+  if (inAtomic) return answer(ctx, a, C.ST_COMMAND_FAILED);
   const own = emit(ctx, a, C.ST_OK);
   const outer = ctx.out;
   const inner: Command[] = [];
@@ -279,14 +282,7 @@ function atomic(ctx: ExecContext, a: Atomic, inAtomic: boolean): number {
   ctx.tree.begin();
   let failedAt = -1;
   for (let i = 0; i < a.commands.length; i++) {
-    let code: number;
-    try {
-      code = executeCommand(ctx, a.commands[i], true, true);
-    } catch (e) {
-      code = C.ST_COMMAND_FAILED;
-      emit(ctx, a.commands[i], code);
-    }
-    if (!C.isSuccess(code)) { failedAt = i; break; }
+    if (!C.isSuccess(executeNested(ctx, a.commands[i], true))) { failedAt = i; break; }
   }
   let committed = false;
   if (failedAt < 0) {
@@ -294,6 +290,7 @@ function atomic(ctx: ExecContext, a: Atomic, inAtomic: boolean): number {
   } else {
     try { ctx.tree.rollback(); } catch (e) { /* the tree reports its own failures */ }
   }
+  ctx.out = outer;
   if (!committed) {
     // Everything that had succeeded, nested ones included, was rolled back (216); the
     // command that failed keeps its code.
@@ -301,27 +298,19 @@ function atomic(ctx: ExecContext, a: Atomic, inAtomic: boolean): number {
       const s = inner[i];
       if (s.kind === 'Status' && C.isSuccess(s.code)) s.code = C.ST_ATOMIC_ROLLBACK_OK;
     }
-    ctx.out = outer;
     if (own) own.code = C.ST_ATOMIC_FAILED;
-    for (let i = 0; i < inner.length; i++) if (inner[i].kind !== 'Results') outer.push(inner[i]);
-    if (failedAt >= 0) notExecuted(ctx, a.commands, failedAt + 1);
-    return C.ST_ATOMIC_FAILED;
   }
-  ctx.out = outer;
-  for (let i = 0; i < inner.length; i++) outer.push(inner[i]);
-  return C.ST_OK;
+  // Results of a rolled-back Get are dropped with the data they showed.
+  for (let i = 0; i < inner.length; i++) if (committed || inner[i].kind !== 'Results') outer.push(inner[i]);
+  if (committed) return C.ST_OK;
+  if (failedAt >= 0) notExecuted(ctx, a.commands, failedAt + 1);
+  return C.ST_ATOMIC_FAILED;
 }
 
 function sequence(ctx: ExecContext, s: Sequence, inAtomic: boolean): number {
   emit(ctx, s, C.ST_OK);
   for (let i = 0; i < s.commands.length; i++) {
-    let code: number;
-    try {
-      code = executeCommand(ctx, s.commands[i], inAtomic, true);
-    } catch (e) {
-      code = C.ST_COMMAND_FAILED;
-      emit(ctx, s.commands[i], code);
-    }
+    const code = executeNested(ctx, s.commands[i], inAtomic);
     // A failed (or user-rejected, 304) step stops the sequence; the rest are 215.
     if (!C.isSuccess(code)) {
       notExecuted(ctx, s.commands, i + 1);

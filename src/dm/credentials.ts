@@ -140,21 +140,24 @@ export function parseHmacHeader(value: string): HmacHeader | null {
   const params: { [k: string]: string } = {};
   const n = value.length;
   let i = 0;
-  const skipWs = function () { while (i < n && (value.charAt(i) === ' ' || value.charAt(i) === '\t')) i++; };
+  const ch = function () { return value.charAt(i); };
+  const isBlank = function (c: string) { return c === ' ' || c === '\t'; };
+  const skipWs = function () { while (i < n && isBlank(ch())) i++; };
+  const has = function (k: string) { return Object.prototype.hasOwnProperty.call(params, k); };
   for (;;) {
     skipWs();
     if (i >= n) break;
-    if (value.charAt(i) === ',') { i++; continue; }
+    if (ch() === ',') { i++; continue; }
     const ks = i;
-    while (i < n && value.charAt(i) !== '=' && value.charAt(i) !== ',' && value.charAt(i) !== ' ' && value.charAt(i) !== '\t') i++;
+    while (i < n && ch() !== '=' && ch() !== ',' && !isBlank(ch())) i++;
     const key = value.slice(ks, i).toLowerCase();
     if (!key) return null;
     skipWs();
-    if (value.charAt(i) !== '=') return null;
+    if (ch() !== '=') return null;
     i++;
     skipWs();
     let v = '';
-    if (value.charAt(i) === '"') {
+    if (ch() === '"') {
       i++;
       let closed = false;
       while (i < n) {
@@ -166,15 +169,14 @@ export function parseHmacHeader(value: string): HmacHeader | null {
       if (!closed) return null;
     } else {
       const vs = i;
-      while (i < n && value.charAt(i) !== ',' && value.charAt(i) !== ' ' && value.charAt(i) !== '\t') i++;
+      while (i < n && ch() !== ',' && !isBlank(ch())) i++;
       v = value.slice(vs, i);
     }
-    if (Object.prototype.hasOwnProperty.call(params, key)) return null;
+    if (has(key)) return null;
     params[key] = v;
     skipWs();
-    if (i < n && value.charAt(i) !== ',') return null;
+    if (i < n && ch() !== ',') return null;
   }
-  const has = function (k: string) { return Object.prototype.hasOwnProperty.call(params, k); };
   if (!has('username') || !has('mac') || !params['mac']) return null;
   return {
     algorithm: has('algorithm') && params['algorithm'] ? params['algorithm'].toUpperCase() : 'MD5',

@@ -6,6 +6,7 @@ import type { Command, Item, ItemData, SyncHdr, SyncML } from '../codec/model.js
 import { encodeMessage } from '../codec/index.js';
 import type { Encoding } from '../codec/index.js';
 import { dataLength } from './command-executor.js';
+import { copyFields } from './copy-fields.js';
 
 /** Slack for CmdID digits and encoder rounding. */
 const MARGIN = 24;
@@ -60,9 +61,7 @@ function restOf(d: ItemData, offset: number): ItemData {
 }
 
 function withItem(c: Command, item: Item): Command {
-  const copy: any = {};
-  const k = Object.keys(c);
-  for (let i = 0; i < k.length; i++) copy[k[i]] = (c as any)[k[i]];
+  const copy: any = copyFields({}, c);
   copy.items = [item];
   return copy as Command;
 }
@@ -130,7 +129,7 @@ export function buildMessage(hdr: SyncHdr, fixed: Command[], queue: Pending[], l
       // An object that fits a message of its own waits for the next one rather than be chunked.
       if (chosen.length > fixed.length && cost <= limit - base.body.length - MARGIN) break;
     }
-    const r = chunkInto(hdr, chosen, fixed.length, p, limit, used, encoding, empty.body.length);
+    const r = chunkInto(hdr, chosen, fixed.length, p, limit, used, encoding, costOf);
     if (typeof r === 'string') return { ok: false, message: r };
     if (r === 0) break;
     if (r === 2) queue.shift();
@@ -147,7 +146,7 @@ export function buildMessage(hdr: SyncHdr, fixed: Command[], queue: Pending[], l
  * 1 = a chunk with MoreData went in (nothing may follow it), 2 = the last piece went in.
  */
 function chunkInto(hdr: SyncHdr, chosen: Command[], nFixed: number, p: Pending, limit: number, used: number,
-  encoding: Encoding, emptyLen: number): number | string {
+  encoding: Encoding, costOf: (c: Command) => number | string): number | string {
   const c = p.cmd as Command & { items: Item[] };
   const item = c.items[0];
   const data = item.data as ItemData;
@@ -158,18 +157,18 @@ function chunkInto(hdr: SyncHdr, chosen: Command[], nFixed: number, p: Pending, 
   // The last piece: no MoreData, no Size.
   if (p.continuation && total - sent <= limit) {
     const last = withItem(c, chunkItem(item, restOf(data, offset), undefined));
-    const r = encode(hdr, renumber([last]), true, encoding);
-    if (!r.ok) return r.message;
-    if (used + r.body.length - emptyLen <= limit) {
+    const lastCost = costOf(last);
+    if (typeof lastCost === 'string') return lastCost;
+    if (used + lastCost <= limit) {
       chosen.push(last);
       return 2;
     }
   }
   const shell = withItem(c, chunkItem(item, typeof data === 'string' ? '' : new Uint8Array(0), size));
   (shell as { items: Item[] }).items[0].moreData = true;
-  const sr = encode(hdr, renumber([shell]), true, encoding);
-  if (!sr.ok) return sr.message;
-  let room = limit - used - (sr.body.length - emptyLen);
+  const shellCost = costOf(shell);
+  if (typeof shellCost === 'string') return shellCost;
+  let room = limit - used - shellCost;
   if (room < MIN_CHUNK) {
     if (chosen.length > nFixed) return 0;
     room = MIN_CHUNK;
@@ -205,19 +204,12 @@ function chunkItem(item: Item, data: ItemData, size: number | undefined): Item {
   const ci: Item = {};
   if (item.target) ci.target = item.target;
   if (item.source) ci.source = item.source;
-  const meta = item.meta ? copyMeta(item.meta) : {};
+  const meta: any = item.meta ? copyFields({}, item.meta) : {};
   if (size !== undefined) meta.size = String(size);
   else delete meta.size;
   if (Object.keys(meta).length > 0) ci.meta = meta;
   ci.data = data;
   return ci;
-}
-
-function copyMeta(m: object): any {
-  const o: any = {};
-  const k = Object.keys(m);
-  for (let i = 0; i < k.length; i++) o[k[i]] = (m as any)[k[i]];
-  return o;
 }
 
 function renumber(cmds: Command[]): Command[] {

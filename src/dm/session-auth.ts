@@ -26,9 +26,8 @@ export function authTypeOf(name: string | undefined): ClientAuthType | undefined
 
 /** SyncHdr Cred for basic and MD5; HMAC travels in the transport header instead. */
 export function clientCred(type: ClientAuthType, user: string, secret: string, nonce: Uint8Array): Cred | undefined {
-  if (type === 'basic') return { meta: { format: 'b64', type: AUTH_BASIC }, data: basicCred(user, secret) };
-  if (type === 'md5') return { meta: { format: 'b64', type: AUTH_MD5 }, data: md5Digest(user, secret, nonce) };
-  return undefined;
+  if (type !== 'basic' && type !== 'md5') return undefined;
+  return { meta: { format: 'b64', type: authTypeName(type) }, data: type === 'basic' ? basicCred(user, secret) : md5Digest(user, secret, nonce) };
 }
 
 export function hmacHeader(user: string, secret: string, nonce: Uint8Array, body: Uint8Array): string {
