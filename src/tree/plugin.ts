@@ -39,12 +39,12 @@ export interface Mount {
   plugin: MoPlugin;
 }
 
-/** The innermost mount covering `path` and the path relative to it. */
-export function findMount(mounts: Mount[], path: string): { m: Mount; rel: string } | undefined {
+/** The plug-in of the innermost mount covering `path` and the path relative to that mount. */
+export function findMount(mounts: Mount[], path: string): { plugin: MoPlugin; rel: string } | undefined {
   let best: Mount | undefined;
   for (let i = 0; i < mounts.length; i++) {
     const p = mounts[i].path;
     if ((path === p || path.substring(0, p.length + 1) === p + '/') && (!best || p.length > best.path.length)) best = mounts[i];
   }
-  return best ? { m: best, rel: path === best.path ? '' : path.substring(best.path.length + 1) } : undefined;
+  return best ? { plugin: best.plugin, rel: path === best.path ? '' : path.substring(best.path.length + 1) } : undefined;
 }

@@ -4,6 +4,8 @@
 // nodes provisioned once and persisted. AAuthSecret/AAuthData are never readable by a server.
 
 import type { ItemData } from '../codec/model.js';
+import { dataText } from './format.js';
+import type { TNode } from './node.js';
 import { DmTree, LOCAL_ID } from './tree.js';
 
 export const DEVINFO_URN = 'urn:oma:mo:oma-dm-devinfo:1.0';
@@ -30,25 +32,26 @@ const T = 'text/plain';
 /** Defines ./DevInfo and ./DevDetail (URI limits taken from the tree) and mounts the DMAcc guard. */
 export function installStandardMOs(tree: DmTree, c: DeviceConfig): void {
   tree.define('./DevInfo', 'node', DEVINFO_URN, undefined, 'Get=*');
-  tree.define('./DevInfo/DevId', 'chr', T, c.devId);
-  tree.define('./DevInfo/Man', 'chr', T, c.man);
-  tree.define('./DevInfo/Mod', 'chr', T, c.mod);
-  tree.define('./DevInfo/DmV', 'chr', T, c.dmV || '1.2');
-  tree.define('./DevInfo/Lang', 'chr', T, c.lang || 'en-US');
+  defineLeaves(tree, './DevInfo/', [
+    ['DevId', c.devId], ['Man', c.man], ['Mod', c.mod], ['DmV', c.dmV || '1.2'], ['Lang', c.lang || 'en-US'],
+  ]);
   tree.define('./DevDetail', 'node', DEVDETAIL_URN, undefined, 'Get=*');
-  tree.define('./DevDetail/URI/MaxDepth', 'int', T, String(tree.limits.maxDepth));
-  tree.define('./DevDetail/URI/MaxTotLen', 'int', T, String(tree.limits.maxTotLen));
-  tree.define('./DevDetail/URI/MaxSegLen', 'int', T, String(tree.limits.maxSegLen));
-  tree.define('./DevDetail/DevTyp', 'chr', T, c.devTyp);
-  tree.define('./DevDetail/OEM', 'chr', T, c.oem);
-  tree.define('./DevDetail/FwV', 'chr', T, c.fwV);
-  tree.define('./DevDetail/SwV', 'chr', T, c.swV);
-  tree.define('./DevDetail/HwV', 'chr', T, c.hwV);
-  tree.define('./DevDetail/LrgObj', 'bool', T, c.lrgObj === false ? 'false' : 'true');
+  defineLeaves(tree, './DevDetail/', [
+    ['URI/MaxDepth', String(tree.limits.maxDepth), 'int'],
+    ['URI/MaxTotLen', String(tree.limits.maxTotLen), 'int'],
+    ['URI/MaxSegLen', String(tree.limits.maxSegLen), 'int'],
+    ['DevTyp', c.devTyp], ['OEM', c.oem], ['FwV', c.fwV], ['SwV', c.swV], ['HwV', c.hwV],
+    ['LrgObj', c.lrgObj === false ? 'false' : 'true', 'bool'],
+  ]);
   tree.define('./DMAcc', 'node', '', undefined, 'Get=*');
   tree.mount('./DMAcc', {
     hidden: function (rel) { return /^[^/]+\/AppAuth\/[^/]+\/(AAuthSecret|AAuthData)$/.test(rel); },
   });
+}
+
+/** Built-in text/plain leaves under `base`, in order: [relative path, value, format (default chr)]. */
+function defineLeaves(tree: DmTree, base: string, leaves: Array<[string, string, string?]>): void {
+  for (let i = 0; i < leaves.length; i++) tree.define(base + leaves[i][0], leaves[i][2] || 'chr', T, leaves[i][1]);
 }
 
 export interface AppAuthConfig {
@@ -82,27 +85,28 @@ export interface DmAccConfig {
 export function provisionDmAcc(tree: DmTree, a: DmAccConfig): number {
   const b = './DMAcc/' + a.id;
   if (tree.find(b)) return 418;
+  // [path relative to the account node, format, value, type (default text/plain for leaves)]
   const ops: Array<[string, string, ItemData | undefined, string?]> = [
-    [b, 'node', undefined, DMACC_URN],
-    [b + '/AppID', 'chr', 'w7'],
-    [b + '/ServerID', 'chr', a.serverId],
-    [b + '/Name', 'chr', a.name || ''],
-    [b + '/PrefConRef', 'chr', a.prefConRef || ''],
-    [b + '/AppAddr/1/Addr', 'chr', a.addr],
-    [b + '/AppAddr/1/AddrType', 'chr', a.addrType || 'URI'],
+    ['', 'node', undefined, DMACC_URN],
+    ['/AppID', 'chr', 'w7'],
+    ['/ServerID', 'chr', a.serverId],
+    ['/Name', 'chr', a.name || ''],
+    ['/PrefConRef', 'chr', a.prefConRef || ''],
+    ['/AppAddr/1/Addr', 'chr', a.addr],
+    ['/AppAddr/1/AddrType', 'chr', a.addrType || 'URI'],
   ];
-  if (a.port !== undefined) ops.push([b + '/AppAddr/1/Port/1/PortNbr', 'int', String(a.port)]);
-  ops.push([b + '/AAuthPref', 'chr', a.aAuthPref || (a.auth.length ? a.auth[0].type : '')]);
+  if (a.port !== undefined) ops.push(['/AppAddr/1/Port/1/PortNbr', 'int', String(a.port)]);
+  ops.push(['/AAuthPref', 'chr', a.aAuthPref || (a.auth.length ? a.auth[0].type : '')]);
   for (let i = 0; i < a.auth.length; i++) {
     const u = a.auth[i];
-    const p = b + '/AppAuth/' + u.level;
+    const p = '/AppAuth/' + u.level;
     ops.push([p + '/AAuthLevel', 'chr', u.level], [p + '/AAuthType', 'chr', u.type], [p + '/AAuthName', 'chr', u.name],
       [p + '/AAuthSecret', 'chr', u.secret], [p + '/AAuthData', 'bin', u.data || new Uint8Array(0), 'application/octet-stream']);
   }
   tree.begin();
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i];
-    const code = tree.add(LOCAL_ID, o[0], { format: o[1], type: o[3] || (o[1] === 'node' ? undefined : T) }, o[2]);
+    const code = tree.add(LOCAL_ID, b + o[0], { format: o[1], type: o[3] || (o[1] === 'node' ? undefined : T) }, o[2]);
     if (code >= 300) { tree.rollback(); return code; }
   }
   // The account belongs to its server: it may read and update it, nobody else.
@@ -123,35 +127,34 @@ export interface DmAccount {
 }
 
 function str(tree: DmTree, uri: string): string {
-  const v = tree.readLocal(uri);
-  if (v === undefined) return '';
-  if (typeof v === 'string') return v;
-  let s = '';
-  for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]);
-  return s;
+  return dataText(tree.readLocal(uri)) || '';
+}
+
+/** Children of the node at `uri`; none when it is absent or a leaf. */
+function kidsOf(tree: DmTree, uri: string): TNode[] {
+  const n = tree.find(uri);
+  return n && n.kids ? n.kids : [];
 }
 
 /** Every DM account with its credentials, for the device's own DM client (privileged local read). */
 export function readDmAccounts(tree: DmTree): DmAccount[] {
   const out: DmAccount[] = [];
-  const root = tree.find('./DMAcc');
-  const ks = root && root.kids ? root.kids : [];
+  const ks = kidsOf(tree, './DMAcc');
   for (let i = 0; i < ks.length; i++) {
     const b = './DMAcc/' + ks[i].name;
     const acc: DmAccount = {
       id: ks[i].name, serverId: str(tree, b + '/ServerID'), name: str(tree, b + '/Name'),
       addr: '', addrType: 'URI', aAuthPref: str(tree, b + '/AAuthPref'), auth: [],
     };
-    const addrs = tree.find(b + '/AppAddr');
-    if (addrs && addrs.kids && addrs.kids.length) {
-      const a = b + '/AppAddr/' + addrs.kids[0].name;
+    const addrs = kidsOf(tree, b + '/AppAddr');
+    if (addrs.length) {
+      const a = b + '/AppAddr/' + addrs[0].name;
       acc.addr = str(tree, a + '/Addr');
       acc.addrType = str(tree, a + '/AddrType') || 'URI';
-      const ports = tree.find(a + '/Port');
-      if (ports && ports.kids && ports.kids.length) acc.port = parseInt(str(tree, a + '/Port/' + ports.kids[0].name + '/PortNbr'), 10);
+      const ports = kidsOf(tree, a + '/Port');
+      if (ports.length) acc.port = parseInt(str(tree, a + '/Port/' + ports[0].name + '/PortNbr'), 10);
     }
-    const auths = tree.find(b + '/AppAuth');
-    const ak = auths && auths.kids ? auths.kids : [];
+    const ak = kidsOf(tree, b + '/AppAuth');
     for (let j = 0; j < ak.length; j++) {
       const p = b + '/AppAuth/' + ak[j].name;
       const d = tree.readLocal(p + '/AAuthData');

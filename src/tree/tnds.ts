@@ -51,18 +51,11 @@ function text(e: XElement | undefined): string | undefined {
   return s;
 }
 
-function first(e: XElement, name: string): XElement | undefined {
-  for (let i = 0; i < e.children.length; i++) {
-    const c = e.children[i];
-    if (isElement(c) && c.name === name) return c;
-  }
-  return undefined;
-}
-
-function firstChildEl(e: XElement | undefined): XElement | undefined {
+/** The first child element of `e` named `name`, or of any name when `name` is omitted. */
+function first(e: XElement | undefined, name?: string): XElement | undefined {
   if (e) for (let i = 0; i < e.children.length; i++) {
     const c = e.children[i];
-    if (isElement(c)) return c;
+    if (isElement(c) && (name === undefined || c.name === name)) return c;
   }
   return undefined;
 }
@@ -81,17 +74,22 @@ export function parseTnds(data: ItemData | undefined): TndsNode[] | number {
     root = r.value;
   }
   if (root.name !== 'MgmtTree') return 415;
-  const count = { n: 0 };
   const out: TndsNode[] = [];
-  for (let i = 0; i < root.children.length; i++) {
-    const c = root.children[i];
+  const code = parseNodes(root, { n: 0 }, out);
+  return code ? code : out;
+}
+
+/** Parses the Node children of `e` into `out`; 0, or the status code of the first failure. */
+function parseNodes(e: XElement, count: { n: number }, out: TndsNode[]): number {
+  for (let i = 0; i < e.children.length; i++) {
+    const c = e.children[i];
     if (isElement(c) && c.name === 'Node') {
       const t = parseNode(c, count);
       if (typeof t === 'number') return t;
       out.push(t);
     }
   }
-  return out;
+  return 0;
 }
 
 function parseNode(e: XElement, count: { n: number }): TndsNode | number {
@@ -103,12 +101,12 @@ function parseNode(e: XElement, count: { n: number }): TndsNode | number {
   if (path) t.path = path.replace(/\/+$/, '');
   const rt = first(e, 'RTProperties');
   if (rt) {
-    const f = firstChildEl(first(rt, 'Format'));
+    const f = first(first(rt, 'Format'));
     if (f) {
       if (FORMATS.indexOf(f.name) < 0) return 415;
       t.format = f.name;
     }
-    const ty = firstChildEl(first(rt, 'Type'));
+    const ty = first(first(rt, 'Type'));
     const tv = text(ty);
     if (tv) t.type = tv.trim();
     const acl = first(rt, 'ACL');
@@ -121,14 +119,8 @@ function parseNode(e: XElement, count: { n: number }): TndsNode | number {
     const c = v.children.length === 1 ? v.children[0] : undefined;
     t.value = c instanceof Uint8Array ? c : text(v);
   }
-  for (let i = 0; i < e.children.length; i++) {
-    const c = e.children[i];
-    if (isElement(c) && c.name === 'Node') {
-      const k = parseNode(c, count);
-      if (typeof k === 'number') return k;
-      t.kids.push(k);
-    }
-  }
+  const code = parseNodes(e, count, t.kids);
+  if (code) return code;
   if (t.kids.length && t.format && t.format !== 'node') return 400;
   return t;
 }
@@ -146,11 +138,9 @@ function d(name: string, children: (XElement | string)[]): XElement {
 
 /** Serializes `n` and the part of its subtree the server may read; the XML text, or 500. */
 export function exportTnds(n: TNode, props: TndsProps, ctx: TndsExportContext): string | number {
-  const nodes: XElement[] = [];
   const top = exportNode(n, props, ctx);
   if (n.parent) top.children.splice(1, 0, d('Path', [nodePath(n.parent)]));
-  nodes.push(top);
-  const r = writeXmlString(d('MgmtTree', [d('VerDTD', ['1.2'])].concat(nodes)));
+  const r = writeXmlString(d('MgmtTree', [d('VerDTD', ['1.2']), top]));
   return r.ok ? r.value : 500;
 }
 

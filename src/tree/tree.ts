@@ -46,28 +46,34 @@ const LO_PIECE = 2048;
 const PROPS = ['ACL', 'Format', 'Name', 'Size', 'Title', 'TStamp', 'Type', 'VerNo'];
 
 export class DmTree implements ManagementTree {
-  readonly root: TNode;
-  readonly limits: UriLimits;
-  private clock: () => number;
-  private store?: RecordStore;
-  private mounts: Mount[] = [];
-  private tx?: Tx;
-  private nextLo = 1;
-  private ramLo: { [id: string]: Uint8Array[] } = {};
+  // Fields are `declare`d and set in the constructor: a plain field declaration compiles to one
+  // defineProperty call per field (ES2022 class fields), dead weight in the device bundle.
+  declare readonly root: TNode;
+  declare readonly limits: UriLimits;
+  private declare clock: () => number;
+  private declare store?: RecordStore;
+  private declare mounts: Mount[];
+  private declare tx?: Tx;
+  private declare nextLo: number;
+  private declare ramLo: { [id: string]: Uint8Array[] };
   /** Large objects being received: their chunks are live for compaction before any node names them. */
-  private openLo: { [id: string]: boolean } = {};
-  private maxLo: number;
+  private declare openLo: { [id: string]: boolean };
+  private declare maxLo: number;
 
   constructor(opts?: TreeOptions) {
     const o = opts || {};
-    const l = o.limits || {};
-    this.limits = {
-      maxDepth: l.maxDepth !== undefined ? l.maxDepth : DEFAULT_URI_LIMITS.maxDepth,
-      maxTotLen: l.maxTotLen !== undefined ? l.maxTotLen : DEFAULT_URI_LIMITS.maxTotLen,
-      maxSegLen: l.maxSegLen !== undefined ? l.maxSegLen : DEFAULT_URI_LIMITS.maxSegLen,
-    };
+    // Each limit not given (or given as undefined) takes its default.
+    const given = (o.limits || {}) as { [name: string]: number | undefined };
+    const defaults = DEFAULT_URI_LIMITS as unknown as { [name: string]: number };
+    const limits: { [name: string]: number } = {};
+    for (const k in defaults) limits[k] = given[k] !== undefined ? given[k]! : defaults[k];
+    this.limits = limits as unknown as UriLimits;
     this.clock = o.clock || (() => 0);
     this.store = o.store;
+    this.mounts = [];
+    this.nextLo = 1;
+    this.ramLo = {};
+    this.openLo = {};
     this.maxLo = o.maxLargeObject || 1 << 20;
     this.root = newNode('.', 'node', '');
     this.root.acl = ROOT_ACL;
@@ -83,7 +89,8 @@ export class DmTree implements ManagementTree {
     for (let i = 0; i < segs.length; i++) {
       let c = child(n, segs[i]);
       if (!c) {
-        c = newNode(segs[i], i === segs.length - 1 ? format : 'node', i === segs.length - 1 ? type : '');
+        const last = i === segs.length - 1;
+        c = newNode(segs[i], last ? format : 'node', last ? type : '');
         c.perm = true;
         c.parent = n;
         n.kids!.push(c);
@@ -103,8 +110,7 @@ export class DmTree implements ManagementTree {
   /** Replays the store's log over the built-in tree (call once at boot, after define/mount). */
   load(): void {
     if (!this.store) return;
-    const self = this;
-    this.store.replay(function (r) { self.applyRecord(r); });
+    this.store.replay((r) => this.applyRecord(r));
   }
 
   /** The store's SnapshotWriter: re-emits the live state (large values chunk by chunk). */
@@ -118,13 +124,13 @@ export class DmTree implements ManagementTree {
     try {
       const live: { [id: string]: boolean } = {};
       for (const k in this.openLo) live[k] = true;
-      preorder(this.root, function (n) {
+      preorder(this.root, (n) => {
         if (n.lo !== undefined) live[n.lo] = true;
         if (n.saved) emit(putRecord(n));
       });
       // Chunks of live large objects are copied from the log being compacted (reads the old
       // region; see the report: relies on replay() being usable inside the SnapshotWriter).
-      if (this.store) this.store.replay(function (r) {
+      if (this.store) this.store.replay((r) => {
         const a = r as unknown[];
         if (a[0] === CHUNK && live[a[1] as number]) emit(r);
       });
@@ -142,15 +148,13 @@ export class DmTree implements ManagementTree {
   /** The node at `uri`, or undefined. */
   find(uri: string): TNode | undefined {
     const p = parseUri(uri, this.limits);
-    if (typeof p === 'number') return undefined;
-    const w = walk(this.root, p.segs);
-    return w.depth === p.segs.length ? w.node : undefined;
+    return typeof p === 'number' ? undefined : this.nodeAt(p);
   }
 
   /** True when a plug-in accepts Exec on `n` (DDF AccessType). */
   executable(n: TNode): boolean {
     const fm = findMount(this.mounts, nodePath(n));
-    return !!(fm && fm.m.plugin.exec && (!fm.m.plugin.executable || fm.m.plugin.executable(fm.rel)));
+    return !!(fm && fm.plugin.exec && (!fm.plugin.executable || fm.plugin.executable(fm.rel)));
   }
 
   // ---- ManagementTree ----
@@ -166,88 +170,79 @@ export class DmTree implements ManagementTree {
   private getIn(serverId: string, uri: string): GetOutcome {
     const p = parseUri(uri, this.limits);
     if (typeof p === 'number') return { code: p };
-    const w = walk(this.root, p.segs);
-    if (w.depth < p.segs.length) return { code: 404 };
-    const n = w.node;
+    const n = this.nodeAt(p);
+    if (!n) return { code: 404 };
     if (!this.can(n, 'Get', serverId)) return { code: 425 };
     if (p.prop !== undefined) {
       const v = this.prop(n, p.prop);
-      return typeof v === 'number' ? { code: v } : { code: 200, items: [{ source: { locURI: uri }, meta: { format: 'chr' }, data: v }] };
+      return typeof v === 'number' ? { code: v } : oneItem(uri, { format: 'chr' }, v);
     }
     if (p.list !== undefined) return this.list(serverId, n, p.list, uri);
     if (isInterior(n)) {
       const names: string[] = [];
       for (let i = 0; i < n.kids!.length; i++) names.push(n.kids![i].name);
-      return { code: 200, items: [{ source: { locURI: uri }, meta: this.meta(n), data: names.join('/') }] };
+      return oneItem(uri, this.meta(n), names.join('/'));
     }
     if (serverId !== LOCAL_ID && this.hidden(n)) return { code: 405 };
-    return { code: 200, items: [{ source: { locURI: uri }, meta: this.meta(n), data: this.leafValue(n) }] };
+    return oneItem(uri, this.meta(n), this.leafValue(n));
   }
 
   add(serverId: string, uri: string, meta: Meta | undefined, data: ItemData | undefined): number {
-    const self = this;
-    return this.run(function () { return self.addIn(serverId, uri, meta, data); });
+    return this.run(() => this.addIn(serverId, uri, meta, data));
   }
 
   replace(serverId: string, uri: string, meta: Meta | undefined, data: ItemData | undefined): number {
-    const self = this;
-    return this.run(function () { return self.replaceIn(serverId, uri, meta, data); });
+    return this.run(() => this.replaceIn(serverId, uri, meta, data));
   }
 
   delete(serverId: string, uri: string): number {
-    const self = this;
-    return this.run(function () {
-      const p = self.parse(uri);
+    return this.run(() => {
+      const p = this.parse(uri);
       if (typeof p === 'number') return p;
-      const w = walk(self.root, p.segs);
-      if (w.depth < p.segs.length) return 404;
-      const n = w.node;
+      const n = this.nodeAt(p);
+      if (!n) return 404;
       if (!n.parent) return 405;
-      if (!self.can(n, 'Delete', serverId)) return 425;
+      if (!this.can(n, 'Delete', serverId)) return 425;
       let perm = false;
-      preorder(n, function (c) { if (c.perm) perm = true; });
+      preorder(n, (c) => { if (c.perm) perm = true; });
       if (perm) return 405;
-      const v = self.veto('Delete', p.path, serverId);
+      const v = this.veto('Delete', p.path, serverId);
       if (v) return v;
-      self.detach(n);
+      this.detach(n);
       return 200;
     });
   }
 
   copy(serverId: string, targetUri: string, sourceUri: string): number {
-    const self = this;
-    return this.run(function () {
-      const ps = self.parse(sourceUri);
-      const pt = self.parse(targetUri);
+    return this.run(() => {
+      const ps = this.parse(sourceUri);
+      const pt = this.parse(targetUri);
       if (typeof ps === 'number') return ps;
       if (typeof pt === 'number') return pt;
-      const ws = walk(self.root, ps.segs);
-      if (ws.depth < ps.segs.length) return 404;
-      const s = ws.node;
-      if (!self.can(s, 'Get', serverId)) return 425;
+      const s = this.nodeAt(ps);
+      if (!s) return 404;
+      if (!this.can(s, 'Get', serverId)) return 425;
       if (isInterior(s)) return 406;
-      if (serverId !== LOCAL_ID && self.hidden(s)) return 405;
-      const m: Meta = { format: s.format };
-      if (s.type) m.type = s.type;
-      const v = self.leafValue(s);
-      const wt = walk(self.root, pt.segs);
-      if (wt.depth < pt.segs.length) return self.addIn(serverId, targetUri, m, v);
-      if (isInterior(wt.node) || wt.node.perm && wt.node.format !== s.format) return 403;
-      return self.replaceIn(serverId, targetUri, m, v);
+      if (serverId !== LOCAL_ID && this.hidden(s)) return 405;
+      const m = this.meta(s);
+      const v = this.leafValue(s);
+      const t = this.nodeAt(pt);
+      if (!t) return this.addIn(serverId, targetUri, m, v);
+      if (isInterior(t) || t.perm && t.format !== s.format) return 403;
+      return this.replaceIn(serverId, targetUri, m, v);
     });
   }
 
   exec(serverId: string, uri: string, req: ExecRequest): number {
-    const self = this;
-    return this.run(function () {
-      const p = self.parse(uri);
+    return this.run(() => {
+      const p = this.parse(uri);
       if (typeof p === 'number') return p;
-      const n = self.find(p.path);
+      const n = this.nodeAt(p);
       if (!n) return 404;
-      if (!self.can(n, 'Exec', serverId)) return 425;
-      const fm = findMount(self.mounts, p.path);
-      if (!fm || !fm.m.plugin.exec) return 405;
-      return fm.m.plugin.exec(fm.rel, req, serverId);
+      if (!this.can(n, 'Exec', serverId)) return 425;
+      const fm = findMount(this.mounts, p.path);
+      if (!fm || !fm.plugin.exec) return 405;
+      return fm.plugin.exec(fm.rel, req, serverId);
     });
   }
 
@@ -270,28 +265,28 @@ export class DmTree implements ManagementTree {
     }
     const self = this;
     const fm = findMount(this.mounts, p.path);
-    if (fm && fm.m.plugin.openLargeObject) {
+    if (fm && fm.plugin.openLargeObject) {
       let inner: LargeObjectSink | number | undefined;
-      try { inner = fm.m.plugin.openLargeObject(fm.rel, totalSize, meta); } catch (e) { return 500; }
+      try { inner = fm.plugin.openLargeObject(fm.rel, totalSize, meta); } catch (e) { return 500; }
       if (typeof inner === 'number') return inner;
       if (inner) {
         const sink = inner;
         return {
-          write: function (c) {
+          write(c) {
             try { return sink.write(c); } catch (e) { return 500; }
           },
-          finish: function () {
+          finish() {
             let code: number;
             try { code = sink.finish(); } catch (e) { code = 500; }
             if (code >= 300) return code;
             // The plug-in holds the bytes; the tree records the node (Add) or its new version.
-            return self.run(function () {
-              const n = self.find(p.path);
+            return self.run(() => {
+              const n = self.nodeAt(p);
               if (n) { self.update(n, {}); return 200; }
               return self.addIn(serverId, uri, meta, undefined);
             });
           },
-          abort: function () {
+          abort() {
             try { sink.abort(); } catch (e) { /* nothing left to undo on our side */ }
           },
         };
@@ -306,7 +301,7 @@ export class DmTree implements ManagementTree {
     let written = 0;
     let state = 0; // 0 open, 1 finished or aborted
     return {
-      write: function (c) {
+      write(c) {
         if (state) return 500;
         written += c.length;
         if (written > totalSize) { state = 1; delete self.openLo[id]; return 424; }
@@ -323,27 +318,22 @@ export class DmTree implements ManagementTree {
         }
         return 213;
       },
-      finish: function () {
+      finish() {
         if (state) return 500;
         state = 1;
         if (written !== totalSize) { delete self.openLo[id]; return 424; }
-        const code = self.run(function () {
+        const code = self.run(() => {
           const m: Meta = meta ? meta : {};
-          if (cmd === 'Add') {
-            const code = self.addIn(serverId, uri, m, undefined);
-            if (code >= 300) return code;
-          } else {
-            const code = self.replaceIn(serverId, uri, m, new Uint8Array(0));
-            if (code >= 300) return code;
-          }
-          const n = self.find(p.path)!;
+          const code = cmd === 'Add' ? self.addIn(serverId, uri, m, undefined) : self.replaceIn(serverId, uri, m, new Uint8Array(0));
+          if (code >= 300) return code;
+          const n = self.nodeAt(p)!;
           self.update(n, { value: undefined, lo: id, loSize: totalSize });
           return 200;
         });
         delete self.openLo[id];
         return code;
       },
-      abort: function () {
+      abort() {
         // Chunks already in the store are orphans: replay ignores them and compaction drops them.
         state = 1;
         delete self.ramLo[id];
@@ -379,7 +369,7 @@ export class DmTree implements ManagementTree {
 
   private run(fn: () => number): number {
     const top = !this.tx;
-    if (top) this.tx = { undo: [], redo: [], recs: [], notes: [] };
+    this.begin();
     const tx = this.tx!;
     const u = tx.undo.length, r = tx.recs.length, no = tx.notes.length;
     let code: number;
@@ -408,6 +398,12 @@ export class DmTree implements ManagementTree {
     return 0;
   }
 
+  /** The node `p` names, or undefined when it does not exist. */
+  private nodeAt(p: ParsedUri): TNode | undefined {
+    const w = walk(this.root, p.segs);
+    return w.depth === p.segs.length ? w.node : undefined;
+  }
+
   private can(n: TNode, cmd: AclCommand, serverId: string): boolean {
     if (serverId === LOCAL_ID) return true;
     let c: TNode | undefined = n;
@@ -418,20 +414,20 @@ export class DmTree implements ManagementTree {
   /** True when a server may never read the value of `n` (credentials). */
   hidden(n: TNode): boolean {
     const fm = findMount(this.mounts, nodePath(n));
-    return !!(fm && fm.m.plugin.hidden && fm.m.plugin.hidden(fm.rel));
+    return !!(fm && fm.plugin.hidden && fm.plugin.hidden(fm.rel));
   }
 
   private veto(op: TreeOp, path: string, serverId: string): number {
     const fm = findMount(this.mounts, path);
     if (!fm) return 0;
-    const pl = fm.m.plugin;
+    const pl = fm.plugin;
     if (pl.allow) {
       const c = pl.allow(op, fm.rel, serverId);
       if (c >= 300) return c;
     }
     if (pl.changed) {
       const rel = fm.rel;
-      this.tx!.notes.push(function () { pl.changed!(op, rel); });
+      this.tx!.notes.push(() => pl.changed!(op, rel));
     }
     return 0;
   }
@@ -444,8 +440,8 @@ export class DmTree implements ManagementTree {
 
   private leafValue(n: TNode): ItemData {
     const fm = findMount(this.mounts, nodePath(n));
-    if (fm && fm.m.plugin.get) {
-      const v = fm.m.plugin.get(fm.rel);
+    if (fm && fm.plugin.get) {
+      const v = fm.plugin.get(fm.rel);
       if (v !== undefined) return v;
     }
     if (n.lo !== undefined) return this.readLo(n.lo, n.loSize || 0);
@@ -456,12 +452,12 @@ export class DmTree implements ManagementTree {
   private readLo(id: number, size: number): Uint8Array {
     const out = new Uint8Array(size);
     let off = 0;
-    const put = function (b: Uint8Array) {
+    const put = (b: Uint8Array) => {
       if (off + b.length <= size) out.set(b, off);
       off += b.length;
     };
     if (this.store) {
-      this.store.replay(function (r) {
+      this.store.replay((r) => {
         const a = r as unknown[];
         if (a[0] === CHUNK && a[1] === id) put(a[2] as Uint8Array);
       });
@@ -489,12 +485,11 @@ export class DmTree implements ManagementTree {
   private list(serverId: string, n: TNode, list: string, uri: string): GetOutcome {
     const m = /^(Struct|StructData|TNDS)((?:[+-](?:ACL|Format|Name|Size|Title|TStamp|Type|VerNo|Value))*)$/.exec(list);
     if (!m) return { code: 406 };
-    const self = this;
     if (m[1] === 'TNDS') {
       const props = tndsProps(m[2]);
       const r = exportTnds(n, props, {
-        canGet: function (c) { return self.can(c, 'Get', serverId); },
-        value: function (c) { return serverId !== LOCAL_ID && self.hidden(c) ? undefined : self.leafValue(c); },
+        canGet: (c) => this.can(c, 'Get', serverId),
+        value: (c) => serverId !== LOCAL_ID && this.hidden(c) ? undefined : this.leafValue(c),
         stamp: isoStamp,
       });
       if (typeof r === 'number') return { code: r };
@@ -502,10 +497,10 @@ export class DmTree implements ManagementTree {
     }
     const items: Item[] = [];
     const withData = m[1] === 'StructData';
-    preorder(n, function (c) {
-      if (c !== n && !self.can(c, 'Get', serverId)) return false;
-      const it: Item = { source: { locURI: nodePath(c) }, meta: self.meta(c) };
-      if (withData && !isInterior(c) && (serverId === LOCAL_ID || !self.hidden(c))) it.data = self.leafValue(c);
+    preorder(n, (c) => {
+      if (c !== n && !this.can(c, 'Get', serverId)) return false;
+      const it: Item = { source: { locURI: nodePath(c) }, meta: this.meta(c) };
+      if (withData && !isInterior(c) && (serverId === LOCAL_ID || !this.hidden(c))) it.data = this.leafValue(c);
       items.push(it);
     });
     return { code: 200, items };
@@ -528,7 +523,7 @@ export class DmTree implements ManagementTree {
     this.touch(n);
     const now: { [k: string]: unknown } = {};
     for (const k in old) now[k] = nn[k];
-    this.log(function () { for (const k in old) nn[k] = old[k]; }, function () { for (const k in now) nn[k] = now[k]; });
+    this.log(() => { for (const k in old) nn[k] = old[k]; }, () => { for (const k in now) nn[k] = now[k]; });
     this.tx!.recs.push(putRecord(n));
   }
 
@@ -537,9 +532,8 @@ export class DmTree implements ManagementTree {
     const i = parent.kids!.length;
     parent.kids!.push(n);
     n.parent = parent;
-    const self = this;
-    preorder(n, function (c) { if (!c.tstamp) self.touch(c); c.saved = true; self.tx!.recs.push(putRecord(c)); });
-    this.log(function () { parent.kids!.splice(parent.kids!.indexOf(n), 1); }, function () { parent.kids!.splice(i, 0, n); });
+    preorder(n, (c) => { if (!c.tstamp) this.touch(c); c.saved = true; this.tx!.recs.push(putRecord(c)); });
+    this.log(() => { parent.kids!.splice(parent.kids!.indexOf(n), 1); }, () => { parent.kids!.splice(i, 0, n); });
   }
 
   private detach(n: TNode): void {
@@ -547,7 +541,7 @@ export class DmTree implements ManagementTree {
     const i = parent.kids!.indexOf(n);
     this.tx!.recs.push([DEL, nodePath(n)]);
     parent.kids!.splice(i, 1);
-    this.log(function () { parent.kids!.splice(i, 0, n); }, function () { parent.kids!.splice(i, 1); });
+    this.log(() => { parent.kids!.splice(i, 0, n); }, () => { parent.kids!.splice(i, 1); });
   }
 
   private log(undo: () => void, redo: (() => void) | null): void {
@@ -598,9 +592,8 @@ export class DmTree implements ManagementTree {
     const p = this.parse(uri, true);
     if (typeof p === 'number') return p;
     if (meta && isTndsType(meta.type) && p.prop === undefined) return this.tndsIn(serverId, p, data, true);
-    const w = walk(this.root, p.segs);
-    if (w.depth < p.segs.length) return 404;
-    const n = w.node;
+    const n = this.nodeAt(p);
+    if (!n) return 404;
     if (p.prop !== undefined) return this.replaceProp(serverId, n, p.prop, dataText(data) || '');
     if (isInterior(n)) return 405;
     if (!this.can(n, 'Replace', serverId)) return 425;
@@ -614,13 +607,13 @@ export class DmTree implements ManagementTree {
     const v = this.veto('Replace', p.path, serverId);
     if (v) return v;
     const fm = findMount(this.mounts, p.path);
-    const old = fm && fm.m.plugin.get ? fm.m.plugin.get(fm.rel) : undefined;
+    const old = fm && fm.plugin.get ? fm.plugin.get(fm.rel) : undefined;
     const h = this.hostSet(p.path, data, meta);
     if (h !== undefined) {
       if (h >= 300) return h;
       if (old !== undefined) {
-        const pl = fm!.m.plugin, rel = fm!.rel;
-        this.log(function () { pl.set!(rel, old, undefined); }, null);
+        const pl = fm!.plugin, rel = fm!.rel;
+        this.log(() => { pl.set!(rel, old, undefined); }, null);
       }
     }
     this.update(n, { format, type, value: h === undefined ? data : undefined, lo: undefined, loSize: undefined });
@@ -629,7 +622,7 @@ export class DmTree implements ManagementTree {
 
   private hostSet(path: string, data: ItemData, meta: Meta | undefined): number | undefined {
     const fm = findMount(this.mounts, path);
-    return fm && fm.m.plugin.set ? fm.m.plugin.set(fm.rel, data, meta) : undefined;
+    return fm && fm.plugin.set ? fm.plugin.set(fm.rel, data, meta) : undefined;
   }
 
   private replaceProp(serverId: string, n: TNode, prop: string, v: string): number {
@@ -678,8 +671,7 @@ export class DmTree implements ManagementTree {
     const doc = parseTnds(data);
     if (typeof doc === 'number') return doc;
     const base = p.path;
-    const w = walk(this.root, p.segs);
-    if (w.depth < p.segs.length) {
+    if (!this.nodeAt(p)) {
       // The target is where the object's nodes go; it may be created implicitly.
       const c = this.addIn(serverId, base, { format: 'node' }, undefined);
       if (c >= 300) return c;
@@ -705,12 +697,10 @@ export class DmTree implements ManagementTree {
       code = this.addIn(serverId, uri, m, m.format === 'node' ? undefined : t.value);
     }
     if (code >= 300) return code;
-    if (t.acl !== undefined) {
-      code = this.replaceIn(serverId, uri + '?prop=ACL', undefined, t.acl);
-      if (code >= 300) return code;
-    }
-    if (t.title !== undefined) {
-      code = this.replaceIn(serverId, uri + '?prop=Title', undefined, t.title);
+    const props: Array<[string, string | undefined]> = [['ACL', t.acl], ['Title', t.title]];
+    for (let i = 0; i < props.length; i++) {
+      if (props[i][1] === undefined) continue;
+      code = this.replaceIn(serverId, uri + '?prop=' + props[i][0], undefined, props[i][1]);
       if (code >= 300) return code;
     }
     for (let i = 0; i < t.kids.length; i++) {
@@ -740,7 +730,6 @@ export class DmTree implements ManagementTree {
       }
       return;
     }
-    if (a[0] !== PUT) return;
     let n = w.node;
     if (w.depth < segs.length) {
       if (w.depth !== segs.length - 1 || !isInterior(n)) return;
@@ -765,6 +754,10 @@ export class DmTree implements ManagementTree {
 }
 
 /** Maps a store exception to a DM code: StoreError 'full' is 420 (device full), 'too-large' 413. */
+function oneItem(uri: string, meta: Meta, data: ItemData): GetOutcome {
+  return { code: 200, items: [{ source: { locURI: uri }, meta, data }] };
+}
+
 function storeCode(e: unknown, dflt: number): number {
   const k = e && (e as { kind?: string }).kind;
   return k === 'full' ? 420 : k === 'too-large' ? 413 : dflt;

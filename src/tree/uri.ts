@@ -38,9 +38,8 @@ export function parseUri(uri: string, lim: UriLimits): ParsedUri | number {
   if (lim.maxTotLen && uri.length + 2 > lim.maxTotLen) return 414;
   if (lim.maxDepth && segs.length > lim.maxDepth) return 414;
   for (let i = 0; i < segs.length; i++) {
-    const s = segs[i];
-    if (s === '' || s === '.' || s === '..' || /[\u0000-\u001f\u007f?]/.test(s)) return 400;
-    if (lim.maxSegLen && s.length > lim.maxSegLen) return 414;
+    const c = validSegment(segs[i], lim);
+    if (c !== 200) return c;
   }
   const r: ParsedUri = { segs, path: segs.length ? './' + segs.join('/') : '.' };
   if (q !== undefined) {
