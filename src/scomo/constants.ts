@@ -20,28 +20,29 @@ export const DP_IDLE = 10, DP_REMOVE_FAILED = 20, DP_REMOVE_PROGRESSING = 30, DP
 /** Inventory/Deployed/<X>/State */
 export const DP_STATE_INACTIVE = 10, DP_STATE_ACTIVE = 20;
 
-/** Result codes carried in the final alert (facts §1.4). */
-export const RC = {
-  SUCCESS: 1200,
-  CLIENT_ERROR: 1400,
-  USER_CANCELLED: 1401,
-  DOWNLOAD_FAILED: 1402,
-  ALT_DOWNLOAD_AUTH_FAILED: 1403,
-  OUT_OF_MEMORY_DOWNLOAD: 1404,
-  INSTALL_FAILED: 1405,
-  INSTALL_OUT_OF_MEMORY: 1406,
-  VALIDATION_FAILED: 1407,
-  REMOVE_FAILED: 1408,
-  ACTIVATE_FAILED: 1409,
-  DEACTIVATE_FAILED: 1410,
-  NOT_IMPLEMENTED: 1411,
-  UNDEFINED_ERROR: 1412,
-  UNSUPPORTED_ENV: 1413,
+/**
+ * Result codes carried in the final alert (facts §1.4). Separate constants rather than one
+ * object so that the device bundle inlines the values and ships no table.
+ */
+export const RC_SUCCESS = 1200,
+  RC_CLIENT_ERROR = 1400,
+  RC_USER_CANCELLED = 1401,
+  RC_DOWNLOAD_FAILED = 1402,
+  RC_ALT_DOWNLOAD_AUTH_FAILED = 1403,
+  RC_OUT_OF_MEMORY_DOWNLOAD = 1404,
+  RC_INSTALL_FAILED = 1405,
+  RC_INSTALL_OUT_OF_MEMORY = 1406,
+  RC_VALIDATION_FAILED = 1407,
+  RC_REMOVE_FAILED = 1408,
+  RC_ACTIVATE_FAILED = 1409,
+  RC_DEACTIVATE_FAILED = 1410,
+  RC_NOT_IMPLEMENTED = 1411,
+  RC_UNDEFINED_ERROR = 1412,
+  RC_UNSUPPORTED_ENV = 1413,
   /** Vendor range 1450-1499: the server deleted the node of a running job. */
-  CANCELLED_BY_SERVER: 1450,
-  ALT_SERVER_ERROR: 1500,
-  ALT_SERVER_UNAVAILABLE: 1501,
-};
+  RC_CANCELLED_BY_SERVER = 1450,
+  RC_ALT_SERVER_ERROR = 1500,
+  RC_ALT_SERVER_UNAVAILABLE = 1501;
 
 /** The primitives, by the subtree they live in. */
 export type Operation =

@@ -40,7 +40,8 @@ import {
   DL_INSTALL_FAILED_WITH_DATA, DL_INSTALL_PROGRESSING, DOWNLOAD_OPS, DP_ACTIVATE_FAILED, DP_ACTIVATE_PROGRESSING,
   DP_DEACTIVATE_FAILED, DP_DEACTIVATE_PROGRESSING, DP_IDLE, DP_REMOVE_FAILED, DP_REMOVE_PROGRESSING,
   DP_STATE_ACTIVE, DP_STATE_INACTIVE, DV_IDLE, DV_INSTALL_FAILED_WITH_DATA, DV_INSTALL_PROGRESSING,
-  DV_REMOVE_FAILED, DV_REMOVE_PROGRESSING, DV_STATE_DELIVERED, DV_STATE_INSTALLED, RC, SCOMO_ALERT_TYPE,
+  DV_REMOVE_FAILED, DV_REMOVE_PROGRESSING, DV_STATE_DELIVERED, DV_STATE_INSTALLED, SCOMO_ALERT_TYPE,
+  RC_ACTIVATE_FAILED, RC_CANCELLED_BY_SERVER, RC_DEACTIVATE_FAILED, RC_INSTALL_FAILED, RC_REMOVE_FAILED, RC_SUCCESS, RC_VALIDATION_FAILED,
   SCOMO_MO_ID, SCOMO_REQUEST_ALERT_TYPE,
 } from './constants.js';
 import type { Operation } from './constants.js';
@@ -81,18 +82,24 @@ interface Running {
 }
 
 const B = 'node';
+/** Inventory/Delivered/<X>/Data (relative to the root): the package bytes, kept in package storage. */
+const DELIVERED_DATA = /^Inventory\/Delivered\/([^/]+)\/Data$/;
+/** A leaf for writeTree: name (relative), format, value. */
+type Leaf = [string, string, string];
 
+// Fields are `declare`d and assigned in the constructor: with ES2022 class fields the device
+// bundle would otherwise carry a defineProperty call per field (as in DownloadEngine).
 export class ScomoEngine {
-  readonly root: string;
-  private tree: DmTree;
-  private ports: ScomoPorts;
-  private opts: ScomoOptions;
-  readonly journal: Journal;
-  private running: Running[] = [];
-  private seq = 0;
-  private extraAlerts: ClientAlert[] = [];
+  declare readonly root: string;
+  private declare tree: DmTree;
+  private declare ports: ScomoPorts;
+  private declare opts: ScomoOptions;
+  declare readonly journal: Journal;
+  private declare running: Running[];
+  private declare seq: number;
+  private declare extraAlerts: ClientAlert[];
   /** Suppresses our own plug-in callbacks while the engine writes the tree. */
-  private local = false;
+  private declare local: boolean;
 
   constructor(tree: DmTree, journalStore: RecordStore, ports: ScomoPorts, opts?: ScomoOptions) {
     this.tree = tree;
@@ -100,6 +107,10 @@ export class ScomoEngine {
     this.opts = opts || {};
     this.root = this.opts.root || './SCOMO';
     this.journal = new Journal(journalStore);
+    this.running = [];
+    this.seq = 0;
+    this.extraAlerts = [];
+    this.local = false;
   }
 
   /** Defines the MO's permanent nodes and mounts the plug-in; call before tree.load(). */
@@ -107,30 +118,28 @@ export class ScomoEngine {
     const t = this.tree, r = this.root;
     t.define(r, B, SCOMO_MO_ID, undefined, 'Get=*&Add=*&Replace=*&Delete=*&Exec=*');
     t.find(r)!.type = SCOMO_MO_ID;
-    t.define(r + '/Download', B, '');
-    t.define(r + '/Inventory', B, '');
-    t.define(r + '/Inventory/Delivered', B, '');
-    t.define(r + '/Inventory/Deployed', B, '');
-    t.define(r + '/Ext', B, '');
+    const interior = ['/Download', '/Inventory', '/Inventory/Delivered', '/Inventory/Deployed', '/Ext'];
+    for (let i = 0; i < interior.length; i++) t.define(r + interior[i], B, '');
     t.mount(r, this.plugin());
   }
 
   /** After tree.load(): replays the journal and resumes or fails each unfinished job. */
   boot(): void {
     this.journal.load();
-    for (let i = 0; i < this.journal.jobs.length; i++) {
-      const j = this.journal.jobs[i];
+    const journaled = this.journal.jobs;
+    for (let i = 0; i < journaled.length; i++) {
+      const j = journaled[i];
       const n = parseInt(j.id.replace(/^[^0-9]*/, ''), 10);
       if (n >= this.seq) this.seq = n + 1;
     }
-    const jobs = this.journal.jobs.slice();
+    const jobs = journaled.slice();
     for (let i = 0; i < jobs.length; i++) {
       const j = jobs[i];
       if (j.phase === 'installing') {
         // Power was lost during install: the installer hook knows whether the new version committed.
         const res = this.ports.installStatus ? this.ports.installStatus(j.identifier || j.node) : undefined;
-        if (res && res.resultCode === RC.SUCCESS) this.installed(j, res);
-        else this.installFailed(j, RC.INSTALL_FAILED, 'install interrupted by reboot');
+        if (res && res.resultCode === RC_SUCCESS) this.installed(j, res);
+        else this.installFailed(j, RC_INSTALL_FAILED, 'install interrupted by reboot');
       }
     }
     if (this.pendingAlerts().length) this.ports.alertPending();
@@ -148,15 +157,17 @@ export class ScomoEngine {
 
   /** True while a job is queued or running (not just waiting for its alert's acknowledgement). */
   busy(): boolean {
-    for (let i = 0; i < this.journal.jobs.length; i++) if (this.journal.jobs[i].phase !== 'reporting') return true;
+    const jobs = this.journal.jobs;
+    for (let i = 0; i < jobs.length; i++) if (jobs[i].phase !== 'reporting') return true;
     return false;
   }
 
   /** Final alerts to send in the next session (tag = job id, matched in onAlertStatus). */
   pendingAlerts(): ClientAlert[] {
     const out: ClientAlert[] = [];
-    for (let i = 0; i < this.journal.jobs.length; i++) {
-      const j = this.journal.jobs[i];
+    const jobs = this.journal.jobs;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
       if (j.phase === 'reporting') out.push(this.finalAlert(j));
     }
     for (let i = 0; i < this.extraAlerts.length; i++) out.push(this.extraAlerts[i]);
@@ -166,12 +177,13 @@ export class ScomoEngine {
   /** The server's Status for one of our alerts: 200/202 ends the job; anything else keeps it for the next session. */
   onAlertStatus(alert: ClientAlert, code: number): void {
     const tag = alert.tag as string;
+    const acknowledged = code === 200 || code === 202;
     for (let i = 0; i < this.extraAlerts.length; i++) {
-      if (this.extraAlerts[i] === alert) { if (code === 200 || code === 202) this.extraAlerts.splice(i, 1); return; }
+      if (this.extraAlerts[i] === alert) { if (acknowledged) this.extraAlerts.splice(i, 1); return; }
     }
     const j = this.journal.find(tag);
     if (!j || j.phase !== 'reporting') return;
-    if (code === 200 || code === 202) {
+    if (acknowledged) {
       this.journal.remove(j.id);
       this.ports.log('info', 'job ' + j.id + ' ' + j.op + ' reported (result ' + j.resultCode + ')');
     } else {
@@ -226,9 +238,9 @@ export class ScomoEngine {
     const r = this.byOp(id);
     if (!r || !r.verify) return;
     this.dropRunning(r);
-    if (resultCode === RC.SUCCESS) this.verified(r.job);
+    if (resultCode === RC_SUCCESS) this.verified(r.job);
     else {
-      const code = resultCode >= 1400 && resultCode < 1600 ? resultCode : RC.VALIDATION_FAILED;
+      const code = resultCode >= 1400 && resultCode < 1600 ? resultCode : RC_VALIDATION_FAILED;
       this.verifyFailed(r.job, code, 'package signature does not verify (' + resultCode + ')');
     }
   }
@@ -245,7 +257,7 @@ export class ScomoEngine {
     const d = this.tree.find(this.root + '/Inventory/Deployed');
     const kids = d && d.kids ? d.kids : [];
     for (let i = 0; i < kids.length; i++) {
-      const base = this.root + '/Inventory/Deployed/' + kids[i].name;
+      const base = this.nodeUri('Deployed', kids[i].name);
       out.push({
         id: this.text(base + '/ID'),
         name: this.text(base + '/Name'),
@@ -268,12 +280,12 @@ export class ScomoEngine {
   private plugin(): MoPlugin {
     const self = this;
     return {
-      exec: function (rel, req, serverId) { return self.exec(rel, req, serverId); },
-      allow: function (op, rel) { return self.allow(op, rel); },
-      changed: function (op, rel) { self.changed(op, rel); },
-      hidden: function (rel) { return /^Inventory\/Delivered\/[^/]+\/Data$/.test(rel); },
+      exec: this.exec.bind(this),
+      allow: this.allow.bind(this),
+      changed: this.changed.bind(this),
+      hidden: function (rel) { return DELIVERED_DATA.test(rel); },
       set: function (rel, data, meta) {
-        const m = /^Inventory\/Delivered\/([^/]+)\/Data$/.exec(rel);
+        const m = DELIVERED_DATA.exec(rel);
         if (!m) return undefined;
         // A package small enough for one message: store it like a one-chunk large object.
         let bytes: Uint8Array | null;
@@ -287,12 +299,12 @@ export class ScomoEngine {
         if (P.open(key) !== 'ok') return 500;
         P.truncate(key, 0);
         const st = P.append(key, bytes);
-        if (st !== 'ok') return st === 'no-space' ? 420 : 500;
+        if (st !== 'ok') return appendFailure(st);
         P.sync(key);
         return 200;
       },
       openLargeObject: function (rel, totalSize, meta) {
-        const m = /^Inventory\/Delivered\/([^/]+)\/Data$/.exec(rel);
+        const m = DELIVERED_DATA.exec(rel);
         if (!m) return undefined;
         return self.packageSink(pkgKey(m[1]), !!(meta && meta.format === 'b64'));
       },
@@ -309,7 +321,7 @@ export class ScomoEngine {
         const bytes = dec ? dec.push(chunk) : chunk;
         if (!bytes) return 400;
         const st = bytes.length ? P.append(key, bytes) : 'ok';
-        if (st !== 'ok') return st === 'no-space' ? 420 : 500;
+        if (st !== 'ok') return appendFailure(st);
         return 213;
       },
       finish: function () {
@@ -343,9 +355,9 @@ export class ScomoEngine {
     if (this.local || op !== 'Add') return;
     const segs = rel.split('/');
     if (segs.length === 2 && segs[0] === 'Download') {
-      this.writeTree(this.root + '/' + rel, [['Status', 'int', String(DL_IDLE)]], DOWNLOAD_OPS);
+      this.writeTree(this.root + '/' + rel, [intLeaf('Status', DL_IDLE)], DOWNLOAD_OPS);
     } else if (segs.length === 3 && segs[0] === 'Inventory' && segs[1] === 'Delivered') {
-      this.writeTree(this.root + '/' + rel, [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_DELIVERED)]], DELIVERED_OPS);
+      this.writeTree(this.root + '/' + rel, statusAndState(DV_IDLE, DV_STATE_DELIVERED), DELIVERED_OPS);
     }
   }
 
@@ -379,7 +391,7 @@ export class ScomoEngine {
     if (kind === 'Deployed') job.componentId = this.text(base + '/ID') || node;
     // Durable before the 202 goes out: a reboot right after still runs (or fails) this job.
     this.journal.save(job);
-    this.ports.log('info', 'job ' + job.id + ': ' + op + ' on ' + kind + '/' + node + ' accepted');
+    this.logJob(job, op + ' on ' + kind + '/' + node + ' accepted');
     return 202;
   }
 
@@ -397,7 +409,7 @@ export class ScomoEngine {
         return;
       case 'Install': case 'InstallInactive':
         j.storageKey = pkgKey(j.node);
-        this.verifyThen(j, this.text(this.nodeUri('Delivered', j.node) + '/Ext/Signature'));
+        this.verifyThen(j, this.text(this.deliveredUri(j) + '/Ext/Signature'));
         return;
       default:
         this.startComponentOp(j);
@@ -405,7 +417,7 @@ export class ScomoEngine {
   }
 
   private startDownload(j: Job): void {
-    const base = this.nodeUri('Download', j.node);
+    const base = this.downloadUri(j);
     const url = this.text(base + '/PkgURL');
     j.phase = 'downloading';
     j.storageKey = pkgKey(j.node);
@@ -413,13 +425,15 @@ export class ScomoEngine {
     this.setStatus(base, DL_DOWNLOAD_PROGRESSING);
     const key = j.storageKey;
     const P = this.ports.packages;
+    const sync = function () { return P.sync(key); };
     const storage: DlStorage = {
       open: function () { return P.open(key); },
       append: function (b) { return P.append(key, b); },
       size: function () { return P.size(key); },
       truncate: function (n) { return P.truncate(key, n); },
-      sync: function () { return P.sync(key); },
-      finalize: function () { return P.sync(key); },
+      sync: sync,
+      // The host's PackageStorage has no finalize step of its own: a last sync ends the download.
+      finalize: sync,
     };
     const dl = new DownloadEngine({
       url,
@@ -436,9 +450,12 @@ export class ScomoEngine {
   private feedHttp(hostId: number, ev: DownloadEvent): void {
     const r = this.byHost(hostId);
     if (!r || !r.dl) return;
-    for (let i = 0; i < r.http.length; i++) if (r.http[i].host === hostId) (ev as { id?: number }).id = r.http[i].req;
-    if (ev.type === 'http-end' || ev.type === 'http-error') {
-      for (let i = 0; i < r.http.length; i++) if (r.http[i].host === hostId) { r.http.splice(i, 1); break; }
+    // Host ids are unique (nextId), so exactly one entry matches; a finished request is forgotten.
+    for (let i = 0; i < r.http.length; i++) {
+      if (r.http[i].host !== hostId) continue;
+      (ev as { id?: number }).id = r.http[i].req;
+      if (ev.type === 'http-end' || ev.type === 'http-error') r.http.splice(i, 1);
+      break;
     }
     this.act(r, r.dl.handle(ev));
   }
@@ -461,7 +478,7 @@ export class ScomoEngine {
         r.job.checkpoint = a.checkpoint;
         this.journal.save(r.job);
         const p = r.dl!.progress();
-        this.ports.log('info', 'job ' + r.job.id + ': downloaded ' + p.received + (p.total ? ' of ' + p.total : '') + ' bytes');
+        this.logJob(r.job, 'downloaded ' + p.received + (p.total ? ' of ' + p.total : '') + ' bytes');
       } else if (a.type === 'done') {
         this.dropRunning(r);
         this.downloaded(r.job, a.outcome);
@@ -471,11 +488,11 @@ export class ScomoEngine {
   }
 
   private downloaded(j: Job, o: DownloadOutcome): void {
-    const base = this.nodeUri('Download', j.node);
+    const base = this.downloadUri(j);
     j.checkpoint = undefined;
     if (o.installNotifyURI) j.notifyUri = o.installNotifyURI;
     if (!o.ok) {
-      this.downloadFailed(j, o.cancelled ? RC.CANCELLED_BY_SERVER : o.resultCode, o.reason);
+      this.downloadFailed(j, o.cancelled ? RC_CANCELLED_BY_SERVER : o.resultCode, o.reason);
       return;
     }
     if (o.sha256) j.sha256 = o.sha256;
@@ -485,7 +502,7 @@ export class ScomoEngine {
   }
 
   private downloadFailed(j: Job, code: number, reason: string): void {
-    const base = this.nodeUri('Download', j.node);
+    const base = this.downloadUri(j);
     if (j.storageKey) this.ports.packages.remove(j.storageKey);
     this.setStatus(base, DL_DOWNLOAD_FAILED);
     this.report(j, code, base, this.text(base + '/PkgID'), reason);
@@ -505,30 +522,29 @@ export class ScomoEngine {
 
   private startVerify(j: Job): void {
     if (!j.signature) {
-      this.verifyFailed(j, RC.VALIDATION_FAILED, 'package is not signed and this device requires signed packages');
+      this.verifyFailed(j, RC_VALIDATION_FAILED, 'package is not signed and this device requires signed packages');
       return;
     }
     const sig = parseSignature(j.signature);
     if (!sig.ok) {
-      this.verifyFailed(j, RC.VALIDATION_FAILED, sig.message);
+      this.verifyFailed(j, RC_VALIDATION_FAILED, sig.message);
       return;
     }
     if (!this.ports.verifyPackage) {
-      this.verifyFailed(j, RC.VALIDATION_FAILED, 'package is signed but this device has no signature verifier');
+      this.verifyFailed(j, RC_VALIDATION_FAILED, 'package is signed but this device has no signature verifier');
       return;
     }
     const key = j.storageKey || pkgKey(j.node);
     const req: VerifyRequest = {
-      pkgId: this.text(this.nodeUri('Delivered', j.node) + '/PkgID') || this.text(this.nodeUri('Download', j.node) + '/PkgID') || j.node,
+      pkgId: this.pkgIdOf(j),
       storageKey: key,
       size: this.ports.packages.size(key),
       alg: sig.sig.alg,
       signature: sig.sig.value,
     };
     if (j.sha256) req.sha256 = j.sha256;
-    const r: Running = { job: j, http: [], opId: this.ports.nextId(), verify: true };
-    this.running.push(r);
-    this.ports.log('info', 'job ' + j.id + ': verifying the ' + sig.sig.alg + ' signature of ' + req.pkgId);
+    const r = this.hostOp(j, true);
+    this.logJob(j, 'verifying the ' + sig.sig.alg + ' signature of ' + req.pkgId);
     this.ports.verifyPackage(r.opId!, req);
   }
 
@@ -540,17 +556,17 @@ export class ScomoEngine {
   private verifyFailed(j: Job, code: number, reason: string): void {
     if (j.op === 'Install' || j.op === 'InstallInactive') {
       // The data stays for the server to Remove (or to re-sign and Install again).
-      j.identifier = this.text(this.nodeUri('Delivered', j.node) + '/PkgID') || j.node;
+      j.identifier = this.text(this.deliveredUri(j) + '/PkgID') || j.node;
       this.installFailed(j, code, reason);
     } else this.downloadFailed(j, code, reason);
   }
 
   /** A downloaded (and verified) package becomes a Delivered DP; DownloadInstall* go on to install. */
   private delivered(j: Job): void {
-    const base = this.nodeUri('Download', j.node);
+    const base = this.downloadUri(j);
     // The DP moves to Inventory/Delivered/<X> (same name), carrying its descriptive leaves.
-    const dv = this.nodeUri('Delivered', j.node);
-    const leaves: [string, string, string][] = [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_DELIVERED)]];
+    const dv = this.deliveredUri(j);
+    const leaves = statusAndState(DV_IDLE, DV_STATE_DELIVERED);
     const copy = ['PkgID', 'Name', 'Description', 'PkgType', 'EnvType', 'InstallParams'];
     for (let i = 0; i < copy.length; i++) {
       const v = this.tree.readLocal(base + '/' + copy[i]);
@@ -562,7 +578,7 @@ export class ScomoEngine {
     this.writeTree(dv, leaves, DELIVERED_OPS);
     this.setStatus(base, DL_DOWNLOAD_COMPLETE);
     if (j.op === 'Download') {
-      this.report(j, RC.SUCCESS, dv, this.text(base + '/PkgID'), 'downloaded ' + this.ports.packages.size(j.storageKey!) + ' bytes');
+      this.report(j, RC_SUCCESS, dv, this.text(base + '/PkgID'), 'downloaded ' + this.ports.packages.size(j.storageKey!) + ' bytes');
       return;
     }
     this.setStatus(base, DL_INSTALL_PROGRESSING);
@@ -570,14 +586,14 @@ export class ScomoEngine {
   }
 
   private startInstall(j: Job, key: string): void {
-    const dv = this.nodeUri('Delivered', j.node);
+    const dv = this.deliveredUri(j);
     const activate = j.op === 'Install' || j.op === 'DownloadInstall';
     j.phase = 'installing';
     j.storageKey = key;
-    const pkgId = this.text(dv + '/PkgID') || this.text(this.nodeUri('Download', j.node) + '/PkgID') || j.node;
+    const pkgId = this.pkgIdOf(j);
     j.identifier = pkgId;
     this.journal.save(j);
-    if (this.tree.find(dv)) this.setStatus(dv, DV_INSTALL_PROGRESSING);
+    this.setStatus(dv, DV_INSTALL_PROGRESSING);
     const req: InstallRequest = {
       pkgId,
       pkgType: this.text(dv + '/PkgType') || this.opts.defaultPkgType || 'application/x-tar',
@@ -589,78 +605,78 @@ export class ScomoEngine {
     if (env) req.envType = env;
     const ip = this.text(dv + '/InstallParams');
     if (ip) req.installParams = ip;
-    const r: Running = { job: j, http: [], opId: this.ports.nextId() };
-    this.running.push(r);
+    const r = this.hostOp(j);
     this.ports.install(r.opId!, req);
   }
 
   private installed(j: Job, res: InstallResult): void {
-    if (res.resultCode !== RC.SUCCESS || !res.component) {
-      this.installFailed(j, res.resultCode === RC.SUCCESS ? RC.INSTALL_FAILED : res.resultCode, 'installer reported ' + res.resultCode);
+    if (res.resultCode !== RC_SUCCESS || !res.component) {
+      this.installFailed(j, res.resultCode === RC_SUCCESS ? RC_INSTALL_FAILED : res.resultCode, 'installer reported ' + res.resultCode);
       return;
     }
     const c = res.component;
     const name = segment(c.id);
     const dp = this.nodeUri('Deployed', name);
     const active = j.op === 'Install' || j.op === 'DownloadInstall';
-    const leaves: [string, string, string][] = [
+    const leaves: Leaf[] = [
       ['ID', 'chr', c.id], ['PkgIDRef', 'chr', j.identifier || ''], ['Name', 'chr', c.name], ['Version', 'chr', c.version],
-      ['Status', 'int', String(DP_IDLE)], ['State', 'int', String(active ? DP_STATE_ACTIVE : DP_STATE_INACTIVE)],
     ];
+    leaves.push.apply(leaves, statusAndState(DP_IDLE, active ? DP_STATE_ACTIVE : DP_STATE_INACTIVE));
     if (c.description) leaves.push(['Description', 'chr', c.description]);
     j.componentId = c.id;
     this.writeTree(dp, leaves, DEPLOYED_OPS);
-    const dv = this.nodeUri('Delivered', j.node);
-    if (this.tree.find(dv)) this.writeTree(dv, [['Status', 'int', String(DV_IDLE)], ['State', 'int', String(DV_STATE_INSTALLED)]], []);
-    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.nodeUri('Download', j.node), DL_IDLE);
+    const dv = this.deliveredUri(j);
+    if (this.tree.find(dv)) this.writeTree(dv, statusAndState(DV_IDLE, DV_STATE_INSTALLED), []);
+    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.downloadUri(j), DL_IDLE);
     // The DP's bytes are spent once installed: free the storage.
     if (j.storageKey) this.ports.packages.remove(j.storageKey);
-    this.report(j, RC.SUCCESS, dp, c.id, 'installed ' + c.id + ' ' + c.version);
+    this.report(j, RC_SUCCESS, dp, c.id, 'installed ' + c.id + ' ' + c.version);
   }
 
   private installFailed(j: Job, code: number, reason: string): void {
-    const dv = this.nodeUri('Delivered', j.node);
-    if (this.tree.find(dv)) this.setStatus(dv, DV_INSTALL_FAILED_WITH_DATA);
-    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.nodeUri('Download', j.node), DL_INSTALL_FAILED_WITH_DATA);
-    this.report(j, code, this.tree.find(dv) ? dv : this.nodeUri('Download', j.node), j.identifier || j.node, reason);
+    const dv = this.deliveredUri(j);
+    this.setStatus(dv, DV_INSTALL_FAILED_WITH_DATA);
+    if (j.op === 'DownloadInstall' || j.op === 'DownloadInstallInactive') this.setStatus(this.downloadUri(j), DL_INSTALL_FAILED_WITH_DATA);
+    this.report(j, code, this.tree.find(dv) ? dv : this.downloadUri(j), j.identifier || j.node, reason);
   }
 
   private startComponentOp(j: Job): void {
     j.phase = 'component-op';
     this.journal.save(j);
-    const r: Running = { job: j, http: [], opId: this.ports.nextId() };
-    this.running.push(r);
+    const r = this.hostOp(j);
     if (j.op === 'RemoveDelivered') {
       // Deleting a DP is the device's own business: no installer involved.
       this.dropRunning(r);
-      this.componentOpDone(j, RC.SUCCESS);
+      this.componentOpDone(j, RC_SUCCESS);
       return;
     }
     const dp = this.nodeUri('Deployed', j.node);
     this.setStatus(dp, j.op === 'Activate' ? DP_ACTIVATE_PROGRESSING : j.op === 'Deactivate' ? DP_DEACTIVATE_PROGRESSING : DP_REMOVE_PROGRESSING);
-    this.ports.componentOp(r.opId!, j.op === 'Activate' ? 'activate' : j.op === 'Deactivate' ? 'deactivate' : 'remove', j.componentId || j.node);
+    // The host's operation names are the primitives' (Activate, Deactivate, Remove) in lower case.
+    const hostOp = j.op.toLowerCase() as 'activate' | 'deactivate' | 'remove';
+    this.ports.componentOp(r.opId!, hostOp, j.componentId || j.node);
   }
 
   private componentOpDone(j: Job, code: number): void {
-    const ok = code === RC.SUCCESS;
+    const ok = code === RC_SUCCESS;
     if (j.op === 'RemoveDelivered') {
-      const dv = this.nodeUri('Delivered', j.node);
+      const dv = this.deliveredUri(j);
       this.ports.packages.remove(pkgKey(j.node));
       this.deleteLocal(dv);
-      this.report(j, RC.SUCCESS, dv, this.text(dv + '/PkgID') || j.node, 'delivered package removed');
+      this.report(j, RC_SUCCESS, dv, this.text(dv + '/PkgID') || j.node, 'delivered package removed');
       return;
     }
     const dp = this.nodeUri('Deployed', j.node);
     if (j.op === 'Remove') {
       if (ok) this.deleteLocal(dp);
       else this.setStatus(dp, DP_REMOVE_FAILED);
-      this.report(j, ok ? RC.SUCCESS : code || RC.REMOVE_FAILED, dp, j.componentId || j.node, ok ? 'removed' : 'remove failed');
+      this.report(j, ok ? RC_SUCCESS : code || RC_REMOVE_FAILED, dp, j.componentId || j.node, ok ? 'removed' : 'remove failed');
       return;
     }
     const activate = j.op === 'Activate';
-    if (ok) this.writeTree(dp, [['Status', 'int', String(DP_IDLE)], ['State', 'int', String(activate ? DP_STATE_ACTIVE : DP_STATE_INACTIVE)]], []);
+    if (ok) this.writeTree(dp, statusAndState(DP_IDLE, activate ? DP_STATE_ACTIVE : DP_STATE_INACTIVE), []);
     else this.setStatus(dp, activate ? DP_ACTIVATE_FAILED : DP_DEACTIVATE_FAILED);
-    this.report(j, ok ? RC.SUCCESS : code || (activate ? RC.ACTIVATE_FAILED : RC.DEACTIVATE_FAILED), dp, j.componentId || j.node, j.op + (ok ? ' done' : ' failed'));
+    this.report(j, ok ? RC_SUCCESS : code || (activate ? RC_ACTIVATE_FAILED : RC_DEACTIVATE_FAILED), dp, j.componentId || j.node, j.op + (ok ? ' done' : ' failed'));
   }
 
   private cancel(j: Job): void {
@@ -671,10 +687,10 @@ export class ScomoEngine {
     }
     if (r && r.verify) {
       this.dropRunning(r);
-      this.downloadFailed(j, RC.CANCELLED_BY_SERVER, 'cancelled while verifying the signature');
+      this.downloadFailed(j, RC_CANCELLED_BY_SERVER, 'cancelled while verifying the signature');
       return;
     }
-    if (!r && j.phase === 'queued') this.report(j, RC.CANCELLED_BY_SERVER, this.nodeUri('Download', j.node), j.node, 'cancelled before start');
+    if (!r && j.phase === 'queued') this.report(j, RC_CANCELLED_BY_SERVER, this.downloadUri(j), j.node, 'cancelled before start');
   }
 
   /** Durably moves the job to 'reporting' with its outcome, and asks for a session to send it. */
@@ -686,12 +702,12 @@ export class ScomoEngine {
     j.reason = reason;
     j.checkpoint = undefined;
     this.journal.save(j);
-    this.ports.log(code === RC.SUCCESS ? 'info' : 'warn', 'job ' + j.id + ' ' + j.op + ' -> ' + code + ' (' + reason + ')');
+    this.ports.log(code === RC_SUCCESS ? 'info' : 'warn', 'job ' + j.id + ' ' + j.op + ' -> ' + code + ' (' + reason + ')');
     if (j.notifyUri) {
       // Best effort, once: the Generic Alert is the report that must arrive; nothing waits for this one.
       const status = dlotaStatus(code, reason);
       this.ports.httpRequest(this.ports.nextId(), { method: 'POST', url: j.notifyUri, headers: { 'Content-Type': 'text/plain' }, body: utf8Encode(status) });
-      this.ports.log('info', 'job ' + j.id + ': status report "' + status + '" to ' + j.notifyUri);
+      this.logJob(j, 'status report "' + status + '" to ' + j.notifyUri);
     }
     this.ports.alertPending();
   }
@@ -699,7 +715,7 @@ export class ScomoEngine {
   private finalAlert(j: Job): ClientAlert {
     const item: Item = {
       source: { locURI: j.source },
-      meta: { type: SCOMO_ALERT_TYPE, format: 'xml', mark: j.resultCode === RC.SUCCESS ? 'informational' : 'warning' },
+      meta: { type: SCOMO_ALERT_TYPE, format: 'xml', mark: j.resultCode === RC_SUCCESS ? 'informational' : 'warning' },
       data: '<ResultCode>' + j.resultCode + '</ResultCode><Identifier>' + esc(j.identifier || '') + '</Identifier>',
     };
     if (j.target) item.target = { locURI: j.target };
@@ -714,17 +730,30 @@ export class ScomoEngine {
     return this.root + (kind === 'Download' ? '/Download/' : '/Inventory/' + kind + '/') + node;
   }
 
+  private downloadUri(j: Job): string {
+    return this.nodeUri('Download', j.node);
+  }
+
+  private deliveredUri(j: Job): string {
+    return this.nodeUri('Delivered', j.node);
+  }
+
+  /** The package's PkgID: from the Delivered node, else the Download node, else the node name. */
+  private pkgIdOf(j: Job): string {
+    return this.text(this.deliveredUri(j) + '/PkgID') || this.text(this.downloadUri(j) + '/PkgID') || j.node;
+  }
+
   private text(uri: string): string {
     const v = this.tree.readLocal(uri);
     return typeof v === 'string' ? v : '';
   }
 
   private setStatus(base: string, code: number): void {
-    if (this.tree.find(base)) this.writeTree(base, [['Status', 'int', String(code)]], []);
+    if (this.tree.find(base)) this.writeTree(base, [intLeaf('Status', code)], []);
   }
 
   /** Creates `base` if needed and writes leaves and Operations children in one tree transaction. */
-  private writeTree(base: string, leaves: [string, string, string][], ops: string[]): void {
+  private writeTree(base: string, leaves: Leaf[], ops: string[]): void {
     const t = this.tree;
     this.local = true;
     try {
@@ -753,8 +782,9 @@ export class ScomoEngine {
 
   private jobOnNode(kind: 'Download' | 'Delivered' | 'Deployed', node: string): Job | undefined {
     const prefix = this.nodeUri(kind, node) + '/';
-    for (let i = 0; i < this.journal.jobs.length; i++) {
-      const j = this.journal.jobs[i];
+    const jobs = this.journal.jobs;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
       if (j.source.substring(0, prefix.length) === prefix) return j;
     }
     return undefined;
@@ -779,6 +809,19 @@ export class ScomoEngine {
     for (let i = 0; i < this.running.length; i++) if (this.running[i].opId === id) return this.running[i];
     return undefined;
   }
+  /** An informational log line about one job's progress. */
+  private logJob(j: Job, text: string): void {
+    this.ports.log('info', 'job ' + j.id + ': ' + text);
+  }
+
+  /** Registers a job's pending host operation (signature check, install, component op) under a fresh id. */
+  private hostOp(j: Job, verify?: boolean): Running {
+    const r: Running = { job: j, http: [], opId: this.ports.nextId() };
+    if (verify) r.verify = true;
+    this.running.push(r);
+    return r;
+  }
+
   private dropRunning(r: Running): void {
     if (r.timer !== undefined) this.ports.clearTimer(r.timer);
     for (let i = 0; i < r.http.length; i++) this.ports.httpCancel(r.http[i].host);
@@ -814,6 +857,20 @@ function nativeHashPort(P: HostPackages, key: string): HashPort {
       return wrap(h, n);
     },
   };
+}
+
+function intLeaf(name: string, value: number): Leaf {
+  return [name, 'int', String(value)];
+}
+
+/** The Status and State leaves every Inventory node carries. */
+function statusAndState(status: number, state: number): Leaf[] {
+  return [intLeaf('Status', status), intLeaf('State', state)];
+}
+
+/** SyncML status for a failed package-storage append: 420 (device full) or 500. */
+function appendFailure(status: string): number {
+  return status === 'no-space' ? 420 : 500;
 }
 
 function pkgKey(node: string): string {

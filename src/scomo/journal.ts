@@ -44,12 +44,14 @@ export interface Job {
 
 const JOB = 'j', DEL = 'd';
 
+// Fields `declare`d and assigned in the constructor: see ScomoEngine.
 export class Journal {
-  private store: RecordStore;
-  jobs: Job[] = [];
+  private declare store: RecordStore;
+  declare jobs: Job[];
 
   constructor(store: RecordStore) {
     this.store = store;
+    this.jobs = [];
   }
 
   load(): void {
@@ -59,10 +61,10 @@ export class Journal {
       if (!a || typeof a !== 'object') return;
       if (a[0] === JOB) {
         const j = a[1] as Job;
-        for (let i = 0; i < jobs.length; i++) if (jobs[i].id === j.id) { jobs.splice(i, 1); break; }
+        removeJob(jobs, j.id);
         jobs.push(j);
       } else if (a[0] === DEL) {
-        for (let i = 0; i < jobs.length; i++) if (jobs[i].id === a[1]) { jobs.splice(i, 1); break; }
+        removeJob(jobs, a[1] as string);
       }
     });
     this.jobs = jobs;
@@ -76,19 +78,30 @@ export class Journal {
   /** Durably records the job's current fields (insert or replace). */
   save(job: Job): void {
     this.store.commit([[JOB, strip(job)]]);
-    for (let i = 0; i < this.jobs.length; i++) if (this.jobs[i].id === job.id) { this.jobs[i] = job; return; }
-    this.jobs.push(job);
+    const k = indexOfJob(this.jobs, job.id);
+    if (k >= 0) this.jobs[k] = job;
+    else this.jobs.push(job);
   }
 
   remove(id: string): void {
     this.store.commit([[DEL, id]]);
-    for (let i = 0; i < this.jobs.length; i++) if (this.jobs[i].id === id) { this.jobs.splice(i, 1); return; }
+    removeJob(this.jobs, id);
   }
 
   find(id: string): Job | undefined {
-    for (let i = 0; i < this.jobs.length; i++) if (this.jobs[i].id === id) return this.jobs[i];
-    return undefined;
+    const k = indexOfJob(this.jobs, id);
+    return k >= 0 ? this.jobs[k] : undefined;
   }
+}
+
+function indexOfJob(jobs: Job[], id: string): number {
+  for (let i = 0; i < jobs.length; i++) if (jobs[i].id === id) return i;
+  return -1;
+}
+
+function removeJob(jobs: Job[], id: string): void {
+  const k = indexOfJob(jobs, id);
+  if (k >= 0) jobs.splice(k, 1);
 }
 
 // msgpack has no `undefined`: drop absent fields so records stay small and replay equal.
