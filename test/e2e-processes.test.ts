@@ -5,6 +5,8 @@ import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeAppPackage } from './helpers/packages.js';
@@ -45,11 +47,11 @@ interface World {
 }
 
 /** `scomo server` and `scomo device` (with `deviceArgs`) as processes; the account stb-p. */
-async function world(t: { teardown(fn: () => void): void; is(a: unknown, b: unknown, m?: string): void }, deviceArgs: string[] = []): Promise<World> {
+async function world(t: { teardown(fn: () => void): void; is(a: unknown, b: unknown, m?: string): void }, deviceArgs: string[] = [], serverArgs: string[] = []): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'scomo-proc-'));
   const procs: Proc[] = [];
   t.teardown(() => { for (const x of procs) x.p.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); });
-  const server = run(['server', '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'srv'), '--api-token', TOKEN, '--quiet']);
+  const server = run(['server', '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'srv'), '--api-token', TOKEN, '--quiet', ...serverArgs]);
   procs.push(server);
   const dmUrl = await waitFor('the server URL', () => server.out.map((l) => /listening on (http:\/\/\S+\/dm)/.exec(l)?.[1]).find(Boolean));
   const base = dmUrl.replace(/\/dm$/, '');
@@ -151,4 +153,42 @@ test('signed packages, with server and device as separate processes: scomo packa
   const f2 = await w.job({ operation: 'DownloadInstall', pkgId: plain, delivery: 'dm' });
   t.is(f2.state, 'failed'); t.is(f2.resultCode, 1407);
   t.deepEqual((await w.inventory()).deployed.map((d) => d.id).sort(), ['safe', 'safe-dm']);
+});
+
+test('download failure result codes, with server and device as separate processes: 1402, 1403, 1404, 1500, 1501', async (t) => {
+  // The server hands out download URLs on a port of ours (--public-url): a proxy that passes a
+  // package through to the server, or answers for it as a failing download server would.
+  const faults = new Map<string, 'status404' | 'status401' | 'status500' | 'reset'>();
+  let target = '';
+  const proxy = createServer((req, res) => {
+    const id = /\/dl\/(pkg-[0-9a-f]+)/.exec(req.url ?? '')?.[1] ?? '';
+    const f = faults.get(id);
+    if (f === 'reset') { req.socket.destroy(); return; }
+    if (f) { res.writeHead(Number(f.slice(6))).end(); return; }
+    void fetch(target + (req.url ?? ''), { headers: req.headers.range ? { Range: req.headers.range } : {} }).then(async (r) => {
+      const h: Record<string, string> = {};
+      r.headers.forEach((v, k) => { h[k] = v; });
+      res.writeHead(r.status, h).end(Buffer.from(await r.arrayBuffer()));
+    }, () => res.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.teardown(() => proxy.close());
+  const w = await world(t, ['--download-retries', '1', '--download-backoff-ms', '50', '--max-package-bytes', '300000'],
+    ['--public-url', `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`]);
+  target = w.base;
+  const outcome = async (id: string, fault?: 'status404' | 'status401' | 'status500' | 'reset'): Promise<unknown> => {
+    if (fault) faults.set(id, fault);
+    const r = await w.job({ operation: 'DownloadInstall', pkgId: id, delivery: 'alternate' });
+    t.is(r.state, r.resultCode === 1200 ? 'succeeded' : 'failed');
+    return r.resultCode;
+  };
+  const small = (n: string) => w.upload(makeAppPackage({ id: n, name: n, version: '1' }), n, '1');
+  t.is(await outcome(await small('fine')), 1200, 'through the proxy untouched');
+  t.is(await outcome(await small('gone'), 'status404'), 1402);
+  t.is(await outcome(await small('locked'), 'status401'), 1403);
+  t.is(await outcome(await small('broken-server'), 'status500'), 1500);
+  t.is(await outcome(await small('unreachable'), 'reset'), 1501);
+  const big = await w.upload(makeAppPackage({ id: 'big', name: 'big', version: '1', payloadBytes: 400_000 }), 'big', '1');
+  t.is(await outcome(big), 1404, 'bigger than the device\'s package storage');
+  t.deepEqual((await w.inventory()).deployed.map((d) => d.id), ['fine']);
 });

@@ -77,7 +77,11 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     log: function (l, m) { host.log(l, m); },
     alertPending: function () { onAlertPending(); },
     nativeSha256: !!(host.crypto && host.crypto.createSha256),
-  }, { requireSignature: !!config.requireSignature });
+  }, {
+    requireSignature: !!config.requireSignature,
+    maxRetries: config.download ? config.download.maxRetries : undefined,
+    backoffBaseMs: config.download ? config.download.backoffBaseMs : undefined,
+  });
   scomo.setup();
   tree.load();
   provisionDmAcc(tree, {

@@ -34,6 +34,8 @@ export interface AgentConfig {
    * carry one are verified (through Host.verifyPackage).
    */
   requireSignature?: boolean;
+  /** Alternate download: retries without progress before giving up (default 5), and the first back-off (ms, default 1000, doubling). */
+  download?: { maxRetries?: number; backoffBaseMs?: number };
 }
 
 /** What the driver can show a user. JSON-serialisable. */

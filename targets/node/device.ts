@@ -36,6 +36,9 @@ export interface DeviceOptions {
   trustKeys?: string[];
   /** Refuse (1407) packages that carry no signature (AgentConfig.requireSignature). */
   requireSignature?: boolean;
+  /** AgentConfig.download: alternate-download retries and first back-off. */
+  downloadRetries?: number;
+  downloadBackoffMs?: number;
 }
 
 export interface RunningDevice {
@@ -85,6 +88,9 @@ export async function startDevice(o: DeviceOptions): Promise<RunningDevice> {
     ...(notifyPort ? { notifyPort } : {}),
     ...(o.pollIntervalS ? { pollIntervalMs: o.pollIntervalS * 1000 } : {}),
     ...(o.requireSignature ? { requireSignature: true } : {}),
+    ...(o.downloadRetries !== undefined || o.downloadBackoffMs !== undefined
+      ? { download: { ...(o.downloadRetries !== undefined ? { maxRetries: o.downloadRetries } : {}), ...(o.downloadBackoffMs !== undefined ? { backoffBaseMs: o.downloadBackoffMs } : {}) } }
+      : {}),
   };
   let qjs: QuickJSAgent | undefined;
   let agent: Agent;

@@ -7,6 +7,7 @@ const HELP = `usage: scomo device --server <url> --id <deviceId> --client-user U
                     --server-id ID --server-secret S2 [--auth basic|md5|hmac] [--encoding xml|wbxml]
                     [--data DIR] [--notify-port N] [--poll-interval S] [--ca F] [--once] [--quiet]
                     [--request-component NAME[@VERSION]] [--trust-key FILE]... [--require-signature]
+                    [--download-retries N] [--download-backoff-ms MS] [--max-package-bytes N]
 Runs the emulated device: file-backed flash in DIR, a client-initiated session at boot,
 package 0 on its UDP notification port, SCOMO jobs with the directory and A/B firmware installers.
 --request-component: ask the server for a component at start (SCOMO flow alternative 1).
@@ -14,6 +15,9 @@ package 0 on its UDP notification port, SCOMO jobs with the directory and A/B fi
         signed packages must verify against; repeatable. A signed package that no trusted key
         verifies is refused with 1407 (so is every signed package when no key is given).
 --require-signature: refuse (1407) packages that carry no signature too; needs --trust-key.
+--download-retries N: alternate-download retries without progress before the job fails (default 5);
+--download-backoff-ms MS: the first wait between them (default 1000, doubling up to 60 s).
+--max-package-bytes N: package storage size; a bigger package fails with 1404 (default: no limit).
 --once: run until the first session (and the jobs it starts) are done; exit 0 if it succeeded,
         1 with a one-line reason if it did not.`;
 
@@ -39,6 +43,7 @@ function takeTrustKeys(args: string[]): { files: string[]; rest: string[] } {
 export async function run(args: string[]): Promise<number> {
   let p;
   let trustKeys: string[];
+  let nums: { notifyPort?: number; pollIntervalS?: number; downloadRetries?: number; downloadBackoffMs?: number; maxPackageBytes?: number };
   try {
     const tk = takeTrustKeys(args);
     trustKeys = tk.files;
@@ -47,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
       server: 'value', id: 'value', 'client-user': 'value', 'client-secret': 'value', 'server-id': 'value',
       'server-secret': 'value', auth: 'value', encoding: 'value', data: 'value', 'notify-port': 'value',
       'poll-interval': 'value', ca: 'value', 'request-component': 'value', 'require-signature': 'flag', once: 'flag', quiet: 'flag', help: 'flag',
+      'download-retries': 'value', 'download-backoff-ms': 'value', 'max-package-bytes': 'value',
     }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(HELP + '\n'); return 0; }
     for (const k of ['server', 'id', 'client-user', 'client-secret', 'server-id', 'server-secret']) {
@@ -58,6 +64,12 @@ export async function run(args: string[]): Promise<number> {
     if (!['xml', 'wbxml'].includes(enc)) throw new UsageError(`--encoding must be xml or wbxml`);
     try { new URL(optString(p, 'server')!); } catch { throw new UsageError(`--server is not a URL: ${optString(p, 'server')}`); }
     if (p.opts['require-signature'] && !trustKeys.length) throw new UsageError('--require-signature needs at least one --trust-key');
+    // Numbers are checked here, so a bad one is a usage error before anything starts.
+    nums = {};
+    for (const [opt, key] of [['notify-port', 'notifyPort'], ['poll-interval', 'pollIntervalS'], ['download-retries', 'downloadRetries'],
+      ['download-backoff-ms', 'downloadBackoffMs'], ['max-package-bytes', 'maxPackageBytes']] as const) {
+      if (optString(p, opt) !== undefined) nums[key] = optInt(p, opt, 0);
+    }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`scomo device: ${e.message}\n${HELP}\n`); return 1; }
     throw e;
@@ -69,7 +81,6 @@ export async function run(args: string[]): Promise<number> {
   }
   const quiet = !!p.opts.quiet;
   const once = !!p.opts.once;
-  const np = optString(p, 'notify-port');
   const dev = await startDevice({
     server: optString(p, 'server')!,
     id: optString(p, 'id')!,
@@ -80,8 +91,7 @@ export async function run(args: string[]): Promise<number> {
     auth: (optString(p, 'auth') ?? 'md5') as 'basic' | 'md5' | 'hmac',
     encoding: (optString(p, 'encoding') ?? 'xml') as 'xml' | 'wbxml',
     dataDir: optString(p, 'data') ?? '.scomo-device',
-    ...(np !== undefined ? { notifyPort: optInt(p, 'notify-port', 0) } : {}),
-    ...(optString(p, 'poll-interval') ? { pollIntervalS: optInt(p, 'poll-interval', 0) } : {}),
+    ...nums,
     ...(optString(p, 'ca') ? { caFile: optString(p, 'ca')! } : {}),
     ...(trustKeys.length ? { trustKeys } : {}),
     ...(p.opts['require-signature'] ? { requireSignature: true } : {}),
