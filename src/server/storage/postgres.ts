@@ -130,8 +130,11 @@ export class PgStorage implements Storage {
 
   private constructor(readonly url: string, max: number) {
     this.pool = new pg.Pool({ connectionString: url, max, types: TYPES });
-    // An idle pooled connection that dies (server restart) must not crash the process.
+    // A connection that dies (database restart, shutdown) must not crash the process: the pool's
+    // handler covers idle clients, this one the checked-out ones (the job store's owner-lock
+    // client, a client held across a transaction); their next query reports the failure.
     this.pool.on('error', () => {});
+    this.pool.on('connect', (c) => { c.on('error', () => {}); });
   }
 
   /** Connects, applies the DM migrations and starts listening for events. */
