@@ -7,7 +7,7 @@ import './scomo-server-e2e.test.js';
 import './api-scomo.test.js';
 import './scomo-job-timeout.test.js';
 import { startPostgres, TestPostgres } from './helpers/postgres.js';
-import { dbBackend } from './helpers/scomo-e2e.js';
+import { dbBackend, closeAllEnvs } from './helpers/scomo-e2e.js';
 
 const pgStarted: Promise<TestPostgres> = startPostgres();
 pgStarted.catch(() => {});
@@ -18,4 +18,4 @@ dbBackend.database = (dir) => {
   return p;
 };
 
-test.after.always(async () => { await (await pgStarted).stop(); });
+test.after.always(async () => { await closeAllEnvs(); await (await pgStarted).stop(); });

@@ -20,6 +20,19 @@ export interface Env {
 /** Runs the same suites on PostgreSQL: test/pg-*.test.ts sets `database` (one database per data directory). */
 export const dbBackend: { database?: (dataDir: string) => Promise<string> } = {};
 
+/** Every environment not yet closed, and the close of each (idempotent). */
+const open = new Map<Env, () => Promise<void>>();
+
+/**
+ * Closes (or waits for the closing of) every environment still open. ava runs after.always hooks
+ * concurrently, so a suite that stops its database first calls this: a shared environment
+ * closed by another file's hook must not lose its database halfway through.
+ */
+export async function closeAllEnvs(): Promise<void> {
+  // A test may have stopped the server itself (a restart): a second stop failing is fine here.
+  await Promise.all([...open.values()].map((close) => close().catch(() => undefined)));
+}
+
 export async function startEnv(over: Partial<ScomoServerOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'scomo-srv-'))): Promise<Env> {
   const db = dbBackend.database ? await dbBackend.database(dir) : undefined;
   const srv = await startScomoServer({ port: 0, host: '127.0.0.1', dataDir: dir, apiToken: TOKEN, ...(db ? { db } : {}), ...over });
@@ -35,7 +48,8 @@ export async function startEnv(over: Partial<ScomoServerOptions> = {}, dir = mkd
     try { json = JSON.parse(text); } catch { json = { raw: text }; }
     return { status: r.status, json: json as T };
   };
-  return {
+  let closing: Promise<void> | undefined;
+  const env: Env = {
     srv, dir, api,
     async upload(bytes, name, version, type = 'application/x-tar') {
       const r = await fetch(`${srv.url}/api/packages?name=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}&type=${encodeURIComponent(type)}`, {
@@ -53,11 +67,17 @@ export async function startEnv(over: Partial<ScomoServerOptions> = {}, dir = mkd
         await new Promise((res) => setTimeout(res, 25));
       }
     },
-    async close() {
-      await srv.close();
-      rmSync(dir, { recursive: true, force: true });
+    close() {
+      closing ??= (async () => {
+        await srv.close();
+        rmSync(dir, { recursive: true, force: true });
+        open.delete(env);
+      })();
+      return closing;
     },
   };
+  open.set(env, () => env.close());
+  return env;
 }
 
 export const ACCOUNT = {
