@@ -3,26 +3,24 @@
 // native agent's (OpenSSL EVP, targets/c/build/scomo-verify) check a signed package. The check
 // reads the whole package once, so the figure is MB/s of package; the signature operation itself
 // is a constant few hundred microseconds.
-import { generateKeyPairSync, createSign, constants, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, createSign, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseTrustKeys, verifyPackageSignature } from '../targets/node/package-verifier.js';
+import { keyOptions } from '../targets/node/signature-keys.js';
 import type { BenchOptions, BenchOutput } from './run.js';
 
 const C_DIR = fileURLToPath(new URL('../targets/c', import.meta.url));
 
-interface Alg { name: string; label: string; pair: { publicKey: KeyObject; privateKey: KeyObject }; pss?: boolean }
+interface Alg { name: string; label: string; pair: { publicKey: KeyObject; privateKey: KeyObject } }
 
 function signFile(bytes: Buffer, alg: Alg): string {
   const s = createSign('sha256');
   s.update(bytes);
-  const sig = alg.pss
-    ? s.sign({ key: alg.pair.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
-    : s.sign(alg.pair.privateKey);
-  return sig.toString('base64');
+  return s.sign(keyOptions(alg.name, alg.pair.privateKey)).toString('base64');
 }
 
 export async function run(o: BenchOptions): Promise<BenchOutput> {
@@ -36,7 +34,7 @@ export async function run(o: BenchOptions): Promise<BenchOutput> {
     writeFileSync(file, bytes);
     const algs: Alg[] = [
       { name: 'ecdsa-p256-sha256', label: 'ecdsa_p256', pair: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }) },
-      { name: 'rsa-pss-sha256', label: 'rsa_pss_3072', pair: generateKeyPairSync('rsa', { modulusLength: 3072 }), pss: true },
+      { name: 'rsa-pss-sha256', label: 'rsa_pss_3072', pair: generateKeyPairSync('rsa', { modulusLength: 3072 }) },
     ];
     let nativeOk = true;
     try { execFileSync('make', ['-s', '-C', C_DIR], { stdio: 'ignore' }); } catch { nativeOk = false; }

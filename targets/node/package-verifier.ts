@@ -5,10 +5,11 @@
 //
 // Signatures are what `openssl dgst -sha256 -sign key.pem` writes (src/scomo/signature.ts):
 // ECDSA P-256 as DER, RSA PKCS#1 v1.5, or RSA-PSS with a 32-byte salt (the digest length).
-import { X509Certificate, constants, createPublicKey, createVerify, type KeyObject, type Verify } from 'node:crypto';
+import { X509Certificate, createPublicKey, createVerify, type KeyObject, type Verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { VerifyRequest } from '../../src/agent/host.js';
 import { checkSignature } from '../../src/scomo/signature.js';
+import { keyKind as kindOf, keyOptions, kindsFor, type KeyKind } from './signature-keys.js';
 
 export const RC_VERIFIED = 1200;
 export const RC_BAD_SIGNATURE = 1407;
@@ -16,7 +17,7 @@ export const RC_BAD_SIGNATURE = 1407;
 /** Bytes read from package storage per step. */
 export const VERIFY_CHUNK_BYTES = 64 << 10;
 
-export type TrustedKeyKind = 'ec-p256' | 'rsa' | 'rsa-pss';
+export type TrustedKeyKind = KeyKind;
 
 export interface TrustedKey {
   /** Where it came from, for log lines: "file.pem", "file.pem#2" for the second block of a bundle. */
@@ -38,14 +39,10 @@ export type PackageReader = (off: number, len: number) => Uint8Array;
 const PEM_BLOCK_RE = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 
 function keyKind(key: KeyObject, source: string): TrustedKeyKind {
+  const kind = kindOf(key);
+  if (kind) return kind;
   const t = key.asymmetricKeyType;
-  if (t === 'rsa') return 'rsa';
-  if (t === 'rsa-pss') return 'rsa-pss';
-  if (t === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return 'ec-p256';
-    throw new Error(`trust key ${source}: EC curve ${curve ?? 'unknown'} is not supported (only P-256 / prime256v1)`);
-  }
+  if (t === 'ec') throw new Error(`trust key ${source}: EC curve ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'} is not supported (only P-256 / prime256v1)`);
   throw new Error(`trust key ${source}: key type ${t ?? 'unknown'} is not supported (EC P-256 or RSA)`);
 }
 
@@ -94,19 +91,9 @@ export function loadTrustKeys(entries: readonly string[]): TrustedKey[] {
   return out;
 }
 
-/** Which key kinds can verify an algorithm; undefined for an algorithm not known here. */
-function kindsFor(alg: string): TrustedKeyKind[] | undefined {
-  if (alg === 'ecdsa-p256-sha256') return ['ec-p256'];
-  if (alg === 'rsa-pkcs1-sha256') return ['rsa'];
-  if (alg === 'rsa-pss-sha256') return ['rsa', 'rsa-pss'];
-  return undefined;
-}
-
 function verifyWith(v: Verify, alg: string, key: KeyObject, sig: Buffer): boolean {
   try {
-    if (alg === 'ecdsa-p256-sha256') return v.verify({ key, dsaEncoding: 'der' }, sig);
-    if (alg === 'rsa-pss-sha256') return v.verify({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig);
-    return v.verify({ key, padding: constants.RSA_PKCS1_PADDING }, sig);
+    return v.verify(keyOptions(alg, key), sig);
   } catch {
     // OpenSSL rejects some malformed signatures by throwing rather than returning false.
     return false;

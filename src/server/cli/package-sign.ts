@@ -1,15 +1,13 @@
 // The signature `scomo package upload` sends with a package: read from a detached signature file
 // (what `openssl dgst -sha256 -sign key.pem -out pkg.sig pkg` writes) or made here with a private
 // key, streaming over the package so its size does not matter. Failures are SignError, one line.
-import { createPrivateKey, createSign, constants, KeyObject } from 'node:crypto';
+import { createPrivateKey, createSign, KeyObject } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { MAX_SIGNATURE_B64, PackageSignature, SIGNATURE_ALGS, checkSignature } from '../../scomo/signature.js';
+import { keyKind, keyOptions, kindsFor } from '../../../targets/node/signature-keys.js';
 
 export class SignError extends Error {}
-
-/** PSS salt length the device checks (src/scomo/signature.ts: rsa-pss-sha256 uses salt 32). */
-export const PSS_SALT_LENGTH = 32;
 
 const MAX_SIGNATURE_BYTES = (MAX_SIGNATURE_B64 / 4) * 3;
 
@@ -45,19 +43,15 @@ export async function signatureFromFile(file: string, alg: string): Promise<Pack
 /** The algorithm a key signs with: EC P-256 → ECDSA; RSA → PKCS#1 v1.5 unless PSS is asked for. */
 export function algForKey(key: KeyObject, wanted: string | undefined, keyFile: string): string {
   const w = wanted === undefined ? undefined : checkedAlg(wanted);
+  const kind = keyKind(key);
   const t = key.asymmetricKeyType;
-  if (t === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve !== 'prime256v1') throw new SignError(`${keyFile} is an EC key on ${curve ?? 'an unknown curve'}; only P-256 (prime256v1) is supported`);
-    if (w !== undefined && w !== 'ecdsa-p256-sha256') throw new SignError(`${keyFile} is an EC P-256 key; it cannot sign ${w}`);
-    return 'ecdsa-p256-sha256';
+  if (!kind) {
+    if (t === 'ec') throw new SignError(`${keyFile} is an EC key on ${key.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve'}; only P-256 (prime256v1) is supported`);
+    throw new SignError(`${keyFile} is a${t && /^[aeiou]/.test(t) ? 'n' : ''} ${t ?? 'unknown'} key; signing needs an EC P-256 or RSA private key`);
   }
-  if (t === 'rsa' || t === 'rsa-pss') {
-    if (w === 'ecdsa-p256-sha256') throw new SignError(`${keyFile} is an RSA key; it cannot sign ${w}`);
-    if (t === 'rsa-pss' && w === 'rsa-pkcs1-sha256') throw new SignError(`${keyFile} is an RSA-PSS key; it cannot sign ${w}`);
-    return w ?? (t === 'rsa-pss' ? 'rsa-pss-sha256' : 'rsa-pkcs1-sha256');
-  }
-  throw new SignError(`${keyFile} is a${t && /^[aeiou]/.test(t) ? 'n' : ''} ${t ?? 'unknown'} key; signing needs an EC P-256 or RSA private key`);
+  const alg = w ?? (kind === 'ec-p256' ? 'ecdsa-p256-sha256' : kind === 'rsa-pss' ? 'rsa-pss-sha256' : 'rsa-pkcs1-sha256');
+  if (!kindsFor(alg)!.includes(kind)) throw new SignError(`${keyFile} is an ${kind === 'ec-p256' ? 'EC P-256' : kind === 'rsa' ? 'RSA' : 'RSA-PSS'} key; it cannot sign ${alg}`);
+  return alg;
 }
 
 export async function loadPrivateKey(keyFile: string): Promise<KeyObject> {
@@ -89,9 +83,7 @@ export async function signFile(file: string, keyFile: string, wantedAlg?: string
   }
   let sig: Buffer;
   try {
-    sig = alg === 'rsa-pss-sha256'
-      ? signer.sign({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: PSS_SALT_LENGTH })
-      : signer.sign(key);
+    sig = signer.sign(keyOptions(alg, key));
   } catch (e) {
     throw new SignError(`cannot sign with ${keyFile}: ${why(e)}`);
   }
