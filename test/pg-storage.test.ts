@@ -89,6 +89,37 @@ test('pg: queued entries taken inside a unit of work are skipped by any other un
   t.is((await b.getEntry(e1.id))?.state, 'sent');
 });
 
+test('pg: withdrawing an entry a session is taking waits for it and then leaves the sent entry alone; a queued one is withdrawn', async (t) => {
+  const url = await pg.createDatabase();
+  const [a, b] = await Promise.all([open(url), open(url)]);
+  const get = { kind: 'Get' as const, cmdID: '0', items: [{ target: { locURI: './x' } }] };
+  const e1 = await a.enqueue('dev-4', [get]);
+  const e2 = await a.enqueue('dev-4', [get]);
+  let release!: () => void;
+  const held = new Promise<void>((r) => { release = r; });
+  let taken = false;
+  const inA = a.exclusive('dev-4', async () => {
+    await a.queuedEntries('dev-4', 1); // locks e1 only
+    taken = true;
+    await held;
+    await a.setEntryState(e1.id, 'sent');
+  });
+  while (!taken) await tick(5);
+  let settled = false;
+  const withdrawing = b.withdrawEntry(e1.id, [{ cmd: 'Get', status: 514 }]).then((r) => { settled = true; return r; });
+  await tick(100);
+  t.false(settled, 'waits for the session holding the row');
+  release();
+  await inA;
+  t.false(await withdrawing, 'the entry went out: not withdrawn');
+  t.is((await b.getEntry(e1.id))?.state, 'sent');
+  t.true(await b.withdrawEntry(e2.id, [{ cmd: 'Get', status: 514 }]));
+  const w = await a.getEntry(e2.id);
+  t.is(w?.state, 'done');
+  t.deepEqual(w?.outcomes, [{ cmd: 'Get', status: 514 }]);
+  t.false(await b.withdrawEntry(e2.id, []), 'done already');
+});
+
 test('pg: the same alert applied twice (a retried request) is stored once', async (t) => {
   const s = await open(await pg.createDatabase());
   const al = { deviceId: 'dev-3', code: 1226, correlator: 'job-1', items: [{ data: 'x' }], sessionKey: 'k1', receivedAt: 5 };

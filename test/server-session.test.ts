@@ -333,6 +333,12 @@ test('queueCommands refuses what a server may not send; a queued entry can be ca
   const c = new ScriptClient(dm);
   t.deepEqual(commandsOf(await c.send(pkg1(c))), [], 'a cancelled entry is not sent');
   t.is((await storage.getEntry(h.id))?.state, 'done');
+  const sent = await dm.queueCommands(DEV, [get('./C')]);
+  await storage.setEntryState(sent.id, 'sent');
+  t.false(await dm.cancelEntry(sent.id), 'an entry that went out cannot be withdrawn');
+  t.is((await storage.getEntry(sent.id))?.state, 'sent');
+  t.false(await storage.withdrawEntry(sent.id, []), 'the conditional update refuses it too');
+  t.is((await storage.getEntry(sent.id))?.outcomes, undefined);
 });
 
 test('a device that starts a new session (e.g. after a reboot) closes its old one: unanswered commands settle at once', async (t) => {

@@ -153,7 +153,7 @@ export const STORAGE_OPS = [
   'getAccount', 'findAccountByUser', 'putAccount', 'updateAccount', 'listAccounts',
   'getSession', 'findSession', 'putSession', 'deleteSession', 'openSessions', 'staleSessions',
   'appendChunk', 'readChunks', 'clearChunks',
-  'enqueue', 'getEntry', 'queuedEntries', 'entriesByTag', 'setEntryState', 'sentEntries',
+  'enqueue', 'getEntry', 'queuedEntries', 'entriesByTag', 'setEntryState', 'withdrawEntry', 'sentEntries',
   'addAlert', 'listAlerts', 'publish',
 ] as const satisfies readonly (keyof Storage)[];
 

@@ -181,7 +181,7 @@ export class DmServer extends EventEmitter<DmServerEvents> {
       cmd: c.kind === 'Unsupported' ? c.name : c.kind, status: 514,
       ...(c.kind === 'Atomic' || c.kind === 'Sequence' ? { children: cancelled(c.commands) } : {}),
     }));
-    await this.storage.setEntryState(id, 'done', cancelled(e.commands));
+    if (!(await this.storage.withdrawEntry(id, cancelled(e.commands)))) return false;
     const done = await this.storage.getEntry(id);
     if (done) { await this.tell({ type: 'command-done', id, deviceId: done.deviceId }); this.fire('command-done', done); }
     return true;

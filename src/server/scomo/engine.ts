@@ -517,6 +517,17 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     let n = 0;
     for (const j of await this.o.jobs.expiredJobs(now, EXPIRE_BATCH)) {
       if (this.closed) break;
+      // Commands not yet sent are withdrawn before the job reads "failed", so whoever sees the
+      // failure can rely on them never reaching the device. A queued entry means the device has
+      // not seen the operation, so no final alert can overtake the flip below.
+      let withdrawn = false;
+      try {
+        withdrawn = j.entryId !== undefined && await this.o.dm.cancelEntry(j.entryId);
+      } catch (e) {
+        if (this.closed) break;
+        this.log(`[${j.deviceId}] job ${j.jobId}: withdrawing its queued commands failed: ${(e as Error).message}`);
+        continue; // the next sweep tries again
+      }
       const at = Date.now();
       const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => {
         if (isTerminal(cur.state) || cur.deadline === undefined || cur.deadline > now) return undefined;
@@ -529,12 +540,15 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       n++;
       this.progressOf.delete(done.jobId);
       this.log(`[${done.deviceId}] job ${done.jobId} failed: ${done.error} (was ${j.state})`);
+      if (withdrawn) this.log(`[${done.deviceId}] job ${done.jobId}: its queued commands were withdrawn`);
       this.emit('job', done);
-      try {
-        await this.stopTimedOut(done);
-      } catch (e) {
-        if (this.closed) break;
-        this.log(`[${done.deviceId}] job ${done.jobId}: stopping it on the device failed: ${(e as Error).message}`);
+      if (!withdrawn) {
+        try {
+          await this.stopDownload(done);
+        } catch (e) {
+          if (this.closed) break;
+          this.log(`[${done.deviceId}] job ${done.jobId}: stopping it on the device failed: ${(e as Error).message}`);
+        }
       }
       this.afterOutcome(done.deviceId);
     }
@@ -542,17 +556,13 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   }
 
   /**
-   * What a cancel does, for a job that timed out: commands not yet sent are withdrawn (done with
-   * 514); an alternate download the device may be running gets its Download/<X> node deleted in
-   * the device's next session, so it stops the transfer. Other operations already sent cannot be
-   * recalled (DM has no way to); their late final alert is recorded in `lateResult`.
+   * For a job that timed out after its commands went out: an alternate download the device may
+   * be running gets its Download/<X> node deleted in the device's next session, so it stops the
+   * transfer. Other operations already sent cannot be recalled (DM has no way to); their late
+   * final alert is recorded in `lateResult`.
    */
-  private async stopTimedOut(j: Job): Promise<void> {
+  private async stopDownload(j: Job): Promise<void> {
     if (j.entryId === undefined) return; // not queued yet: run() sees the outcome and queues nothing
-    if (await this.o.dm.cancelEntry(j.entryId)) {
-      this.log(`[${j.deviceId}] job ${j.jobId}: its queued commands were withdrawn`);
-      return;
-    }
     if (j.delivery === 'alternate' && j.operation.startsWith('Download') && j.root) {
       const node = `${j.root}/Download/${jobNodeName(j)}`;
       await this.o.dm.queueCommands(j.deviceId, [{ kind: 'Delete', cmdID: '0', items: [{ target: { locURI: node } }] }], { tag: CANCEL_TAG + j.jobId });

@@ -389,6 +389,13 @@ export class PgStorage implements Storage {
     await this.q('UPDATE command_queue SET state = $1, outcomes = $2, updated_at = $3 WHERE id = $4', [state, outcomes ? toJson(outcomes) : null, Date.now(), id]);
   }
 
+  async withdrawEntry(id: number, outcomes: CommandOutcome[]): Promise<boolean> {
+    // A session holding the row (FOR UPDATE in queuedEntries) makes this wait; READ COMMITTED then
+    // re-checks the state on the committed row, so an entry marked 'sent' is left alone.
+    return (await this.q("UPDATE command_queue SET state = 'done', outcomes = $1, updated_at = $2 WHERE id = $3 AND state = 'queued' RETURNING id",
+      [toJson(outcomes), Date.now(), id])).length === 1;
+  }
+
   async doneEntries(ids: number[]): Promise<QueueEntry[]> {
     if (!ids.length) return [];
     return (await this.q(`SELECT * FROM command_queue WHERE id = ANY($1::bigint[]) AND state = 'done'`, [ids])).map((r) => this.rowToEntry(r));

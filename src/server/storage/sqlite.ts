@@ -245,6 +245,11 @@ export class SqliteStorage implements Storage {
       .run(state, outcomes ? toJson(outcomes) : null, Date.now(), id);
   }
 
+  async withdrawEntry(id: number, outcomes: CommandOutcome[]): Promise<boolean> {
+    return this.db.prepare("UPDATE command_queue SET state = 'done', outcomes = ?, updated_at = ? WHERE id = ? AND state = 'queued'")
+      .run(toJson(outcomes), Date.now(), id).changes === 1;
+  }
+
   async sentEntries(): Promise<QueueEntry[]> {
     return (this.db.prepare("SELECT * FROM command_queue WHERE state = 'sent' ORDER BY id").all() as Row[]).map((r) => this.rowToEntry(r)!);
   }

@@ -127,6 +127,11 @@ export interface Storage {
   queuedEntries(deviceId: string, limit: number): Promise<QueueEntry[]>;
   entriesByTag(tag: string): Promise<QueueEntry[]>;
   setEntryState(id: number, state: QueueState, outcomes?: CommandOutcome[]): Promise<void>;
+  /**
+   * Marks entry `id` done with `outcomes` only if it is still queued, in one conditional update:
+   * false when a session took it meanwhile (it went out and cannot be withdrawn).
+   */
+  withdrawEntry(id: number, outcomes: CommandOutcome[]): Promise<boolean>;
   /** Entries in state 'sent' (for recovery after a restart). */
   sentEntries(): Promise<QueueEntry[]>;
 
