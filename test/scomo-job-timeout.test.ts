@@ -71,6 +71,40 @@ test('a job for a device that never connects fails "timed out after 1 s"; its qu
   }
 });
 
+test('the withdrawn entry settling before the deadline flip does not fail the job by its 514s: it times out', async (t) => {
+  const e = await env({ jobSweepMs: 3_600_000 });
+  try {
+    const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
+    const jobId = await create(e, { operation: 'DownloadInstall', pkgId: pkg.pkgId, timeoutS: 1 });
+    await queued(e, jobId);
+    await new Promise((r) => setTimeout(r, 1100)); // past the deadline; the sweep is ours to run
+    // Hold the sweep's flip until the job's runner has seen its entry done (all 514).
+    const store = e.srv.jobs.store;
+    const update = store.updateJobIf.bind(store);
+    let held = 0;
+    store.updateJobIf = async (id, fn) => {
+      if (id === jobId && !held++) {
+        const [entry] = await e.srv.storage.entriesByTag(jobId);
+        t.is(entry.state, 'done', 'withdrawn before the flip');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return update(id, fn);
+    };
+    t.is(await e.srv.jobs.expireJobs(), 1);
+    t.true(held > 0);
+    const v = await job(e, jobId);
+    t.is(v.state, 'failed');
+    t.is(v.error, 'timed out after 1 s');
+    t.false('status' in v, 'not failed by the withdrawn commands\' 514');
+    t.deepEqual(v.history.map((h) => h.state), ['queued', 'failed']);
+    // A later sweep neither flips it again nor queues a Delete for a download that never started.
+    t.is(await e.srv.jobs.expireJobs(), 0);
+    t.is((await e.srv.storage.entriesByTag('scomo-cancel:' + jobId)).length, 0);
+  } finally {
+    await e.close();
+  }
+});
+
 test('a job that succeeds before its deadline stays succeeded when the deadline passes', async (t) => {
   const e = await env();
   try {

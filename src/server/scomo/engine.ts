@@ -444,6 +444,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       if (okStatus(o?.cmd ?? c.kind, status)) continue;
       // A refused Ext/Signature leaf (a device without our extension) does not fail the job.
       if (isOptionalCommand(c)) continue;
+      // Withdrawn by the deadline sweep, which fails the job itself with "timed out after N s".
+      if (status === 514 && j.deadline !== undefined && j.deadline <= Date.now()) return;
       const uri = 'items' in c && c.items[0]?.target?.locURI ? c.items[0].target.locURI : '';
       if (status <= 0) {
         // The device may or may not have run it: a final alert can still settle the job.
@@ -563,6 +565,9 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
    */
   private async stopDownload(j: Job): Promise<void> {
     if (j.entryId === undefined) return; // not queued yet: run() sees the outcome and queues nothing
+    // Withdrawn by an earlier sweep that stopped before its flip: nothing reached the device.
+    const e = await this.o.storage.getEntry(j.entryId);
+    if (e?.state === 'done' && (e.outcomes ?? []).every((o) => o.status === 514)) return;
     if (j.delivery === 'alternate' && j.operation.startsWith('Download') && j.root) {
       const node = `${j.root}/Download/${jobNodeName(j)}`;
       await this.o.dm.queueCommands(j.deviceId, [{ kind: 'Delete', cmdID: '0', items: [{ target: { locURI: node } }] }], { tag: CANCEL_TAG + j.jobId });
