@@ -28,7 +28,8 @@ export function buildNativeAgent(): void {
 
 /** The emulated device's options that mean the same here (trustKeys: texts are written to files in dataDir). */
 type SharedOptions = Pick<DeviceOptions, 'server' | 'id' | 'clientUser' | 'clientSecret' | 'serverId' | 'serverSecret' | 'auth' | 'encoding'
-  | 'dataDir' | 'notifyPort' | 'pollIntervalS' | 'caFile' | 'maxPackageBytes' | 'trustKeys' | 'requireSignature'>;
+  | 'dataDir' | 'notifyPort' | 'pollIntervalS' | 'caFile' | 'maxPackageBytes' | 'trustKeys' | 'requireSignature'
+  | 'downloadRetries' | 'downloadBackoffMs'>;
 
 export interface NativeDeviceOptions extends SharedOptions {
   /** ES5 bundle; default dist/scomo-agent.es5.js. */
@@ -76,6 +77,8 @@ export async function startNativeDevice(o: NativeDeviceOptions): Promise<Running
     args.push('--trust-key', file);
   });
   if (o.requireSignature) args.push('--require-signature');
+  if (o.downloadRetries !== undefined) args.push('--download-retries', String(o.downloadRetries));
+  if (o.downloadBackoffMs !== undefined) args.push('--download-backoff-ms', String(o.downloadBackoffMs));
   const p = spawn(o.bin ?? NATIVE_AGENT, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let last: StatusLine | undefined;
   let notifyPort: number | undefined;

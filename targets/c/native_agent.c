@@ -51,6 +51,7 @@ typedef struct {
   const char *trust_keys[16]; /* --trust-key, repeatable */
   int n_trust_keys;
   int require_signature;
+  long long download_retries, download_backoff_ms; /* -1: the agent's default */
 } options;
 
 static options opt;
@@ -62,7 +63,9 @@ static void usage(FILE *f) {
           "         [--data DIR] [--notify-port N] [--poll-interval S] [--once] [--bundle PATH]\n"
           "         [--installer-hook SCRIPT] [--ca FILE] [--stats] [--timeout S] [--heap-limit BYTES]\n"
           "         [--flash-size BYTES] [--flash-block BYTES] [--max-package-bytes N] [--status-lines] [--debug]\n"
-          "         [--trust-key FILE]... [--require-signature]\n"
+          "         [--trust-key FILE]... [--require-signature] [--download-retries N] [--download-backoff-ms MS]\n"
+          "--download-retries N: alternate-download retries without progress before the job fails (default 5);\n"
+          "--download-backoff-ms MS: the first wait between them (default 1000, doubling up to 60 s).\n"
           "SIGUSR1 opens a session now; SIGTERM/SIGINT stop (exit 0, or 1 with --once).\n");
 }
 
@@ -917,6 +920,13 @@ static char *config_json(void) {
   if (opt.poll_interval_s > 0) fprintf(f, ",\"pollIntervalMs\":%.0f", opt.poll_interval_s * 1000);
   if (opt.notify_port >= 0) fprintf(f, ",\"notifyPort\":%d", opt.notify_port);
   if (opt.require_signature) fputs(",\"requireSignature\":true", f);
+  if (opt.download_retries >= 0 || opt.download_backoff_ms >= 0) {
+    fputs(",\"download\":{", f);
+    if (opt.download_retries >= 0) fprintf(f, "\"maxRetries\":%lld", opt.download_retries);
+    if (opt.download_backoff_ms >= 0)
+      fprintf(f, "%s\"backoffBaseMs\":%lld", opt.download_retries >= 0 ? "," : "", opt.download_backoff_ms);
+    fputs("}", f);
+  }
   fputs("}", f);
   fclose(f);
   return buf;
@@ -981,6 +991,30 @@ static const char *default_bundle(void) {
   return p;
 }
 
+/* A numeric option's value, strictly: digits only (and one decimal point when `decimal`), so no
+ * sign, blank, exponent, hex, inf or nan gets through strtod, and within [min, max] (min >= 0; max at most
+ * 2^53, where doubles still hold every whole number). Otherwise one line and exit 2, before
+ * anything starts. */
+static double num_arg(const char *name, const char *v, int decimal, double min, double max) {
+  const char *c = v;
+  int digits = 0, points = 0;
+  for (; *c; c++) {
+    if (*c >= '0' && *c <= '9') digits++;
+    else if (*c == '.' && decimal && !points++ && digits) continue;
+    else break;
+  }
+  double d = !*c && digits && c[-1] != '.' ? strtod(v, NULL) : -1;
+  if (d < min || d > max) {
+    fprintf(stderr, "scomo-native-agent: %s must be a %s from %.0f to %.0f, got '%.40s'\n", name,
+            decimal ? "number" : "whole number", min, max, v);
+    exit(2);
+  }
+  return d;
+}
+
+#define MAX_EXACT 9007199254740991.0 /* 2^53 - 1 */
+#define YEAR_S 31536000.0
+
 static int parse_args(int argc, char **argv) {
   opt.auth = "md5";
   opt.encoding = "xml";
@@ -988,6 +1022,7 @@ static int parse_args(int argc, char **argv) {
   opt.notify_port = -1;
   opt.flash_size = 1024 * 1024;
   opt.flash_block = 4096;
+  opt.download_retries = opt.download_backoff_ms = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1010,16 +1045,18 @@ static int parse_args(int argc, char **argv) {
     VAL("--auth", opt.auth = v)
     VAL("--encoding", opt.encoding = v)
     VAL("--data", opt.data = v)
-    VAL("--notify-port", opt.notify_port = atoi(v))
-    VAL("--poll-interval", opt.poll_interval_s = atof(v))
+    VAL("--notify-port", opt.notify_port = (int)num_arg(a, v, 0, 0, 65535))
+    VAL("--poll-interval", opt.poll_interval_s = num_arg(a, v, 1, 0, YEAR_S))
     VAL("--bundle", opt.bundle = v)
     VAL("--installer-hook", opt.hook = v)
     VAL("--ca", opt.ca = v)
-    VAL("--timeout", opt.timeout_s = atof(v))
-    VAL("--heap-limit", opt.heap_limit = (size_t)strtoull(v, NULL, 10))
-    VAL("--max-package-bytes", opt.max_package_bytes = strtoull(v, NULL, 10))
-    VAL("--flash-size", opt.flash_size = (uint32_t)strtoul(v, NULL, 10))
-    VAL("--flash-block", opt.flash_block = (uint32_t)strtoul(v, NULL, 10))
+    VAL("--timeout", opt.timeout_s = num_arg(a, v, 1, 0, YEAR_S))
+    VAL("--heap-limit", opt.heap_limit = (size_t)num_arg(a, v, 0, 0, SIZE_MAX < MAX_EXACT ? (double)SIZE_MAX : MAX_EXACT))
+    VAL("--max-package-bytes", opt.max_package_bytes = (unsigned long long)num_arg(a, v, 0, 0, MAX_EXACT))
+    VAL("--flash-size", opt.flash_size = (uint32_t)num_arg(a, v, 0, 1, UINT32_MAX))
+    VAL("--flash-block", opt.flash_block = (uint32_t)num_arg(a, v, 0, 1, 16 << 20))
+    VAL("--download-retries", opt.download_retries = (long long)num_arg(a, v, 0, 0, 1000))
+    VAL("--download-backoff-ms", opt.download_backoff_ms = (long long)num_arg(a, v, 0, 0, 3600000))
 #undef VAL
     if (!strcmp(a, "--trust-key")) {
       if (!v) {
@@ -1062,12 +1099,8 @@ static int parse_args(int argc, char **argv) {
     fprintf(stderr, "scomo-native-agent: --encoding must be xml or wbxml\n");
     return -1;
   }
-  if (!opt.flash_block || !opt.flash_size || opt.flash_size % opt.flash_block) {
+  if (opt.flash_size % opt.flash_block) {
     fprintf(stderr, "scomo-native-agent: --flash-size must be a multiple of --flash-block\n");
-    return -1;
-  }
-  if (opt.notify_port > 65535) {
-    fprintf(stderr, "scomo-native-agent: bad --notify-port\n");
     return -1;
   }
   return 0;
