@@ -52,6 +52,9 @@ export function requireBearer(req: IncomingMessage, res: ServerResponse, token: 
 }
 
 const MIME_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
+const UPLOAD_PARAMS = ['name', 'version', 'type', 'signature', 'sigalg'];
+const MAX_LABEL = 256;
+const LABEL_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 export const SIGNATURE_HEADER = 'x-scomo-signature';
 const SIGNATURE_PATH_RE = /^\/api\/packages\/([^/]+)\/signature$/;
@@ -130,14 +133,19 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
   async function upload(req: IncomingMessage, res: ServerResponse, u: URL): Promise<void> {
     const name = u.searchParams.get('name');
     const version = u.searchParams.get('version');
-    const type = u.searchParams.get('type') || 'application/octet-stream';
+    const type = u.searchParams.get('type') ?? 'application/octet-stream';
     const refuse = (status: number, error: string) => {
       // The body is not read: close the connection so the client does not keep sending it.
       sendJson(res, status, { error }, { Connection: 'close' });
       req.resume();
     };
+    // A repeated parameter is ambiguous (which one would be stored?): refused, not guessed.
+    for (const k of UPLOAD_PARAMS) if (u.searchParams.getAll(k).length > 1) return refuse(400, `query parameter "${k}" is given more than once`);
     if (!name) return refuse(400, 'query parameter "name" is required');
     if (!version) return refuse(400, 'query parameter "version" is required');
+    // Both end up in download descriptors (XML) and listings: no control characters, bounded.
+    if (!LABEL_RE.test(name)) return refuse(400, `"name" must be 1..${MAX_LABEL} characters without control characters`);
+    if (!LABEL_RE.test(version)) return refuse(400, `"version" must be 1..${MAX_LABEL} characters without control characters`);
     if (!MIME_RE.test(type)) return refuse(400, `"type" must be a MIME type, got "${type}"`);
     // Checked here, before a byte of the body is stored: a refused signature leaves nothing behind.
     const sig = uploadSignature(req, u);
@@ -151,7 +159,8 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
       r = await opts.store.add(req, { name, version, type, ...(sig.signature !== undefined ? { signature: sig.signature } : {}) });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      return refuse(code === 'ENOSPC' ? 507 : 500, 'cannot store the package: ' + String((e as Error).message ?? e));
+      // The error code only: the message names the server's file path.
+      return refuse(code === 'ENOSPC' ? 507 : 500, 'cannot store the package: ' + (code ?? 'I/O error'));
     }
     if (!r.ok) {
       if (r.error === 'too-large') return refuse(413, r.message);

@@ -130,7 +130,9 @@ export function createDownloadHandler(opts: DownloadHandlerOptions): DownloadHan
       if (st.size !== size) throw new Error(`size ${st.size} differs from metadata ${size}`);
     } catch (e) {
       // Metadata without its file (or with another file): never serve something we cannot vouch for.
-      sendError(res, 500, `package ${meta.pkgId} is unavailable: ${String((e as Error).message ?? e)}`);
+      // The error code only: the message names the server's file path.
+      const code = (e as NodeJS.ErrnoException).code;
+      sendError(res, 500, `package ${meta.pkgId} is unavailable: ${code ? 'cannot read its file (' + code + ')' : String((e as Error).message ?? e)}`);
       return;
     }
     let range = parseRange(req.headers.range, size);
