@@ -19,6 +19,7 @@ import { openSqliteStorage } from '../src/server/storage/sqlite.js';
 import { makeAccount } from '../src/server/accounts.js';
 import { run as serverCli } from '../src/server/cli/server.js';
 import { run as campaignCli } from '../src/server/cli/campaign.js';
+import { captured } from './helpers/cli-capture.js';
 
 const BIN = fileURLToPath(new URL('../bin/scomo.js', import.meta.url));
 const BAD = ['0', '-1', 'abc', '1.5'];
@@ -37,21 +38,6 @@ async function job(e: { api: Env['api'] }, jobId: string): Promise<J> {
 }
 
 /** Runs an in-process CLI entry with stdout/stderr captured (callers are test.serial). */
-async function captured(run: (args: string[]) => Promise<number>, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const w1 = process.stdout.write.bind(process.stdout);
-  const w2 = process.stderr.write.bind(process.stderr);
-  (process.stdout as unknown as { write: (s: string) => boolean }).write = (s: string) => { out.push(String(s)); return true; };
-  (process.stderr as unknown as { write: (s: string) => boolean }).write = (s: string) => { err.push(String(s)); return true; };
-  try {
-    const code = await run(args);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
-}
 
 interface Proc { p: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> }
 

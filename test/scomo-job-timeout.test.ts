@@ -16,6 +16,7 @@ import { account } from './helpers/server-fixtures.js';
 import type { ScomoServerOptions } from '../src/server/scomo-server.js';
 import { SqliteJobStore, JOBS_DB_FILE } from '../src/server/scomo/job-store.js';
 import { run as jobCli } from '../src/server/cli/job.js';
+import { captured } from './helpers/cli-capture.js';
 
 type J = Record<string, unknown> & { state: string; error?: string; resultCode?: number | null; deadline?: string; timeoutS?: number; history: { state: string; at: string }[] };
 
@@ -100,6 +101,38 @@ test('the withdrawn entry settling before the deadline flip does not fail the jo
     // A later sweep neither flips it again nor queues a Delete for a download that never started.
     t.is(await e.srv.jobs.expireJobs(), 0);
     t.is((await e.srv.storage.entriesByTag('scomo-cancel:' + jobId)).length, 0);
+  } finally {
+    await e.close();
+  }
+});
+
+test('a deadline that passes after the commands were queued but before the job saved its entry id: the sweep finds the entry by its tag and withdraws it first', async (t) => {
+  const e = await env({ jobSweepMs: 3_600_000 });
+  try {
+    const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
+    const store = e.srv.jobs.store;
+    const put = store.putJob.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let holding = false;
+    store.putJob = async (j) => {
+      if (j.pkgId === pkg.pkgId && j.entryId !== undefined && !holding) { holding = true; await held; }
+      return put(j);
+    };
+    const jobId = await create(e, { operation: 'DownloadInstall', pkgId: pkg.pkgId, timeoutS: 1 });
+    await queued(e, jobId);
+    await until(async () => holding, 'the runner saving the entry id');
+    await new Promise((r) => setTimeout(r, 1100));
+    t.is(await e.srv.jobs.expireJobs(), 1);
+    const [entry] = await e.srv.storage.entriesByTag(jobId);
+    t.is(entry.state, 'done', 'withdrawn by the time the job reads failed');
+    t.true((entry.outcomes ?? []).every((o) => o.status === 514));
+    const v = await job(e, jobId);
+    t.is(v.state, 'failed');
+    t.is(v.error, 'timed out after 1 s');
+    release();
+    await new Promise((r) => setTimeout(r, 100));
+    t.is((await job(e, jobId)).state, 'failed', 'the late save does not bring it back');
   } finally {
     await e.close();
   }
@@ -261,32 +294,20 @@ test('a campaign counts a timed-out job as a failure (jobTimeoutS is passed to i
 
 test.serial('scomo job create --timeout S sends timeoutS; a bad value is a usage error', async (t) => {
   const e = await env();
-  const out: string[] = [];
-  const err: string[] = [];
-  const w1 = process.stdout.write.bind(process.stdout);
-  const w2 = process.stderr.write.bind(process.stderr);
-  const cap = async (args: string[]): Promise<number> => {
-    (process.stdout as unknown as { write: (s: string) => boolean }).write = (s: string) => { out.push(String(s)); return true; };
-    (process.stderr as unknown as { write: (s: string) => boolean }).write = (s: string) => { err.push(String(s)); return true; };
-    try {
-      return await jobCli(args);
-    } finally {
-      process.stdout.write = w1;
-      process.stderr.write = w2;
-    }
-  };
   try {
     const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
     const common = ['--server', e.srv.url, '--token', TOKEN];
-    t.is(await cap(['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '90', ...common]), 0);
-    const jobId = out.join('').trim();
+    const ok = await captured(jobCli, ['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '90', ...common]);
+    t.is(ok.code, 0);
+    const jobId = ok.out.trim();
     t.regex(jobId, /^job-/);
     t.is((await job(e, jobId)).timeoutS, 90);
-    t.is(await cap(['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '1.5', ...common]), 1);
-    t.regex(err.join(''), /--timeout needs a whole number of seconds/);
-    err.length = 0;
-    t.is(await cap(['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '9999999', ...common]), 1);
-    t.regex(err.join(''), /timeoutS" must be a whole number of seconds/, 'the server\'s range check comes back as the error');
+    const bad = await captured(jobCli, ['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '1.5', ...common]);
+    t.is(bad.code, 1);
+    t.regex(bad.err, /--timeout needs a whole number of seconds/);
+    const far = await captured(jobCli, ['create', DEV, '--operation', 'DownloadInstall', '--pkg', pkg.pkgId, '--timeout', '9999999', ...common]);
+    t.is(far.code, 1);
+    t.regex(far.err, /timeoutS" must be a whole number of seconds/, 'the server\'s range check comes back as the error');
   } finally {
     await e.close();
   }

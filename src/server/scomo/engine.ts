@@ -524,7 +524,10 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       // not seen the operation, so no final alert can overtake the flip below.
       let withdrawn = false;
       try {
-        withdrawn = j.entryId !== undefined && await this.o.dm.cancelEntry(j.entryId);
+        // Without an entry id yet, the runner may have queued the commands and not saved the id:
+        // its entry carries the job id as tag.
+        const ids = j.entryId !== undefined ? [j.entryId] : (await this.o.storage.entriesByTag(j.jobId)).map((x) => x.id);
+        for (const id of ids) if (await this.o.dm.cancelEntry(id)) withdrawn = true;
       } catch (e) {
         if (this.closed) break;
         this.log(`[${j.deviceId}] job ${j.jobId}: withdrawing its queued commands failed: ${(e as Error).message}`);
