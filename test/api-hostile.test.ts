@@ -241,6 +241,7 @@ test.serial('ids with traversal, NUL, unicode, bad escapes or huge length: 4xx J
     ['POST', (id) => `/api/devices/${id}/jobs`, { operation: 'Download', pkgId }],
     ['POST', (id) => `/api/devices/${id}/notify`],
     ['GET', (id) => `/api/packages/${id}`],
+    ['DELETE', (id) => `/api/packages/${id}`],
     ['PUT', (id) => `/api/packages/${id}/signature`, { signature: 'ecdsa-p256-sha256:' + Buffer.alloc(64, 1).toString('base64') }],
     ['DELETE', (id) => `/api/packages/${id}/signature`],
     ['GET', (id) => `/api/campaigns/${id}`],
@@ -422,6 +423,7 @@ function allowedMethods(p: string): string[] {
   if (/\/jobs$/.test(p)) return ['GET', 'POST'];
   if (/\/(cancel|notify|pause)$/.test(p)) return ['POST'];
   if (/\/signature$/.test(p)) return ['PUT', 'DELETE'];
+  if (/^\/api\/packages\/[^/]+$/.test(p)) return ['GET', 'DELETE']; // DELETE: test/package-delete.test.ts
   if (p === '/api' || p === '/api/' || p.startsWith('/api/nothing')) return [];
   return ['GET'];
 }

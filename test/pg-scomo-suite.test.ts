@@ -6,6 +6,7 @@ import './scomo-server-jobs.test.js';
 import './scomo-server-e2e.test.js';
 import './api-scomo.test.js';
 import './scomo-job-timeout.test.js';
+import './package-delete.test.js';
 import { startPostgres, TestPostgres } from './helpers/postgres.js';
 import { dbBackend, closeAllEnvs } from './helpers/scomo-e2e.js';
 

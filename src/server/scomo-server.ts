@@ -76,7 +76,11 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   const packages = new PackageStore({ dataDir, meta: store, ...(opts.maxUploadBytes ? { maxUploadBytes: opts.maxUploadBytes } : {}) });
   const publicBase = opts.publicUrl?.replace(/\/+$/, '');
   const dl = createDownloadHandler({ store: packages, ...(publicBase ? { publicBase } : {}) });
-  const pkgApi = createApiPackagesHandler({ token: apiToken, store: packages, ...(publicBase ? { publicBase } : {}) });
+  let packageInUse: ((pkgId: string) => Promise<string | undefined>) | undefined;
+  const pkgApi = createApiPackagesHandler({
+    token: apiToken, store: packages, ...(publicBase ? { publicBase } : {}),
+    inUse: (pkgId) => (packageInUse ? packageInUse(pkgId) : Promise.resolve('the server is starting')),
+  });
   let jobs: ScomoJobs | undefined;
   let api: Route | undefined;
   let campaignApi: Route | undefined;
@@ -144,6 +148,14 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   await campaigns.start();
   campaignApi = createCampaignRoutes({ token: apiToken, storage: srv.storage, campaigns, store: campaignStore, jobs, log });
   consoleTags = (d) => campaignStore.getTags(d);
+  packageInUse = async (pkgId) => {
+    const job = (await store.activeJobs()).find((j) => j.pkgId === pkgId);
+    if (job) return `job ${job.jobId} (${job.state}) uses it`;
+    const c = (await campaignStore.listCampaigns({ activeOnly: true })).find((x) => x.pkgId === pkgId);
+    return c ? `campaign ${c.campaignId} (${c.state}) uses it` : undefined;
+  };
+  // Files a crash left without a record (a delete or an upload cut short): best effort, in the background.
+  void packages.sweepOrphans().then((n) => { if (n) log(`removed ${n} orphaned package file(s)`); }, () => undefined);
   const j = jobs;
   return {
     ...srv,

@@ -1,4 +1,4 @@
-// `scomo package upload|list`: the package repository over the REST API.
+// `scomo package upload|list|delete`: the package repository over the REST API.
 import { basename } from 'node:path';
 import { parseArgs, optString, UsageError, ParsedArgs } from './args.js';
 import { ApiError, clientFrom } from '../api/client.js';
@@ -8,7 +8,10 @@ import type { PackageSignature } from '../../scomo/signature.js';
 const USAGE = `usage: scomo package upload <file> --name N --version V [--type MIME] [--server URL] [--token T]
                             [--signature FILE.sig --sig-alg ALG | --sign-key KEY.pem [--sig-alg ALG]]
        scomo package list [--server URL] [--token T]
+       scomo package delete <pkgId> [--server URL] [--token T]
 Uploads a package to the server's repository and prints { pkgId, url, sha256, size, signed } as JSON.
+delete removes a package from the repository (refused while an unfinished job or an active
+campaign uses it).
 Signing (devices check it with \`scomo device --trust-key pub.pem\`):
   --signature FILE.sig  detached binary signature of the file, as made by
                         \`openssl dgst -sha256 -sign key.pem -out FILE.sig <file>\`; needs --sig-alg
@@ -32,9 +35,11 @@ export async function run(args: string[]): Promise<number> {
     }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(USAGE + '\n'); return 0; }
     const sub = p.positional[0];
-    if (sub === 'list') {
-      if (p.positional.length > 1) throw new UsageError('unexpected argument ' + p.positional[1]);
-      if (['signature', 'sig-alg', 'sign-key'].some((o) => p.opts[o] !== undefined)) throw new UsageError('signing options only go with upload');
+    if (sub === 'list' || sub === 'delete') {
+      const n = sub === 'list' ? 1 : 2;
+      if (sub === 'delete' && p.positional.length < 2) throw new UsageError('delete needs a pkgId');
+      if (p.positional.length > n) throw new UsageError('unexpected argument ' + p.positional[n]);
+      if (['signature', 'sig-alg', 'sign-key', 'name', 'version', 'type'].some((o) => p.opts[o] !== undefined)) throw new UsageError(`--name, --version, --type and signing options only go with upload`);
     } else if (sub === 'upload') {
       if (p.positional.length !== 2) throw new UsageError('upload needs exactly one file');
       if (!optString(p, 'name')) throw new UsageError('missing --name');
@@ -44,7 +49,7 @@ export async function run(args: string[]): Promise<number> {
       if (sigFile !== undefined && alg === undefined) throw new UsageError('--signature needs --sig-alg (ecdsa-p256-sha256, rsa-pkcs1-sha256 or rsa-pss-sha256)');
       if (alg !== undefined && sigFile === undefined && key === undefined) throw new UsageError('--sig-alg needs --signature or --sign-key');
     } else {
-      throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'missing subcommand (upload or list)');
+      throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'missing subcommand (upload, list or delete)');
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`scomo package: ${e.message}\n${USAGE}\n`); return 1; }
@@ -55,6 +60,12 @@ export async function run(args: string[]): Promise<number> {
     if (p.positional[0] === 'list') {
       const r = await api.request<{ packages: Record<string, unknown>[] }>('GET', '/api/packages');
       process.stdout.write(JSON.stringify(r.packages, null, 2) + '\n');
+      return 0;
+    }
+    if (p.positional[0] === 'delete') {
+      const id = p.positional[1];
+      await api.request('DELETE', '/api/packages/' + encodeURIComponent(id));
+      process.stdout.write(`deleted ${id}\n`);
       return 0;
     }
     const file = p.positional[1];

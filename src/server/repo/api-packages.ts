@@ -8,6 +8,8 @@
 //   PUT  /api/packages/{pkgId}/signature  body { alg, signature } or { signature: "<alg>:<base64>" }
 //        -> 200 meta + url; 404 unknown package; 400 bad signature
 //   DELETE /api/packages/{pkgId}/signature -> 200 meta + url (now unsigned); 404
+//   DELETE /api/packages/{pkgId}    -> 204; 404 unknown; 409 while an unfinished job or an
+//        active campaign uses it (`inUse`)
 // Every request needs `Authorization: Bearer <token>`; errors are JSON `{ "error": "..." }`.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,6 +25,8 @@ export interface ApiPackagesOptions {
   /** Base of download URLs handed out, e.g. `http://192.0.2.1:8080`. Default: from the Host header. */
   publicBase?: string;
   store: PackageStore;
+  /** Why a package cannot be deleted now (an unfinished job, an active campaign), or undefined. */
+  inUse?: (pkgId: string) => Promise<string | undefined>;
 }
 
 export const API_PACKAGES_PATH = '/api/packages';
@@ -113,9 +117,14 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
       await signature(req, res, safeDecode(sm[1]));
       return true;
     }
+    if (req.method === 'DELETE' && p !== API_PACKAGES_PATH) {
+      req.resume();
+      await remove(res, safeDecode(p.slice(API_PACKAGES_PATH.length + 1)));
+      return true;
+    }
     if (req.method !== 'GET') {
       req.resume();
-      sendJson(res, 405, { error: 'method not allowed' }, { Allow: p === API_PACKAGES_PATH ? 'GET, POST' : 'GET' });
+      sendJson(res, 405, { error: 'method not allowed' }, { Allow: p === API_PACKAGES_PATH ? 'GET, POST' : 'GET, DELETE' });
       return true;
     }
     if (p === API_PACKAGES_PATH) {
@@ -169,6 +178,14 @@ export function createApiPackagesHandler(opts: ApiPackagesOptions): RepoHandler 
     }
     const m = r.meta;
     sendJson(res, 201, { pkgId: m.pkgId, url: baseUrl(req, opts.publicBase) + DOWNLOAD_PREFIX + m.pkgId, sha256: m.sha256, size: m.size, signed: m.signature !== undefined });
+  }
+
+  async function remove(res: ServerResponse, id: string): Promise<void> {
+    if (!(await opts.store.get(id))) { sendJson(res, 404, { error: `no package ${id}` }); return; }
+    const busy = opts.inUse ? await opts.inUse(id) : undefined;
+    if (busy) { sendJson(res, 409, { error: `package ${id} is in use: ${busy}` }); return; }
+    if (!(await opts.store.remove(id))) { sendJson(res, 404, { error: `no package ${id}` }); return; }
+    res.writeHead(204).end();
   }
 
   async function signature(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {

@@ -31,6 +31,7 @@ export interface PackageMeta {
  *   `list` see the record (and a durable implementation has made it survive a restart).
  * - `get` resolves to undefined for an unknown pkgId; it never rejects for "not found".
  * - `list` returns every record, oldest `created` first.
+ * - `delete` removes the record; resolves false when there was none.
  * The package store calls `put` only after the package file is complete and renamed into place,
  * so a record always describes a whole file.
  */
@@ -38,6 +39,7 @@ export interface PackageMetaStore {
   get(pkgId: string): Promise<PackageMeta | undefined>;
   put(meta: PackageMeta): Promise<void>;
   list(): Promise<PackageMeta[]>;
+  delete(pkgId: string): Promise<boolean>;
 }
 
 function byCreated(a: PackageMeta, b: PackageMeta): number {
@@ -55,6 +57,11 @@ export class MemoryMetaStore implements PackageMetaStore {
   }
   async list(): Promise<PackageMeta[]> {
     return Object.keys(this.records).map((k) => ({ ...this.records[k] })).sort(byCreated);
+  }
+  async delete(pkgId: string): Promise<boolean> {
+    if (!this.records[pkgId]) return false;
+    delete this.records[pkgId];
+    return true;
   }
 }
 
@@ -93,9 +100,23 @@ export class JsonFileMetaStore implements PackageMetaStore {
   }
 
   put(meta: PackageMeta): Promise<void> {
+    return this.rewrite((recs) => ({ ...recs, [meta.pkgId]: { ...meta } })).then(() => undefined);
+  }
+
+  delete(pkgId: string): Promise<boolean> {
+    return this.rewrite((recs) => {
+      if (!recs[pkgId]) return undefined;
+      const next = { ...recs };
+      delete next[pkgId];
+      return next;
+    });
+  }
+
+  /** Writes the records `change` returns (temp file, fsync, rename); resolves false when it returns undefined. */
+  private rewrite(change: (recs: Record<string, PackageMeta>) => Record<string, PackageMeta> | undefined): Promise<boolean> {
     const next = this.chain.then(async () => {
-      const recs = await this.load();
-      const updated = { ...recs, [meta.pkgId]: { ...meta } };
+      const updated = change(await this.load());
+      if (!updated) return false;
       const packages = Object.keys(updated).map((k) => updated[k]).sort(byCreated);
       await fsp.mkdir(path.dirname(this.file), { recursive: true });
       const tmp = `${this.file}.tmp-${process.pid}`;
@@ -108,8 +129,9 @@ export class JsonFileMetaStore implements PackageMetaStore {
       }
       await fsp.rename(tmp, this.file);
       this.cache = Object.assign(Object.create(null), updated);
+      return true;
     });
-    this.chain = next.catch(() => undefined);
+    this.chain = next.then(() => undefined, () => undefined);
     return next;
   }
 }

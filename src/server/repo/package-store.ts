@@ -40,6 +40,8 @@ export function newPkgId(): string {
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 1 << 30;
+/** Files younger than this are never orphans: an upload may still be writing its record. */
+export const ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
 
 export class PackageStore {
   readonly dir: string;
@@ -78,6 +80,42 @@ export class PackageStore {
     else next.signature = signature;
     await this.meta.put(next);
     return next;
+  }
+
+  /**
+   * Deletes a package: its record first, so it is no longer listed or served, then its file.
+   * A crash in between leaves a file without a record, which sweepOrphans() removes later.
+   * False for an unknown pkgId.
+   */
+  async remove(pkgId: string): Promise<boolean> {
+    if (!PKG_ID_RE.test(pkgId) || !(await this.meta.delete(pkgId))) return false;
+    await fsp.rm(path.join(this.dir, pkgId + '.bin'), { force: true });
+    return true;
+  }
+
+  /**
+   * Removes package files that no record describes (a delete or an upload cut short by a crash),
+   * and leftover upload temp files. Only files older than `minAgeMs`: with several server
+   * processes on one directory, another process may be between renaming an upload into place
+   * and writing its record. Resolves to the number of files removed.
+   */
+  async sweepOrphans(minAgeMs = ORPHAN_MIN_AGE_MS, now = Date.now()): Promise<number> {
+    let names: string[];
+    try { names = await fsp.readdir(this.dir); } catch { return 0; }
+    let n = 0;
+    for (const name of names) {
+      const bin = /^(pkg-[0-9a-f]{16})\.bin$/.exec(name);
+      const part = /^\.pkg-[0-9a-f]{16}\.part$/.test(name);
+      if (!bin && !part) continue;
+      const file = path.join(this.dir, name);
+      try {
+        if (now - (await fsp.stat(file)).mtimeMs < minAgeMs) continue;
+        if (bin && (await this.meta.get(bin[1]))) continue;
+        await fsp.rm(file, { force: true });
+        n++;
+      } catch { /* gone meanwhile */ }
+    }
+    return n;
   }
 
   /**

@@ -262,6 +262,10 @@ export class PgJobStore implements JobStore {
   async list(): Promise<PackageMeta[]> {
     return (await this.q('SELECT data FROM scomo_packages ORDER BY created COLLATE "C", pkg_id COLLATE "C"')).map((r) => JSON.parse(r.data as string) as PackageMeta);
   }
+  async delete(pkgId: string): Promise<boolean> {
+    return (await this.q('DELETE FROM scomo_packages WHERE pkg_id = $1 RETURNING pkg_id', [pkgId])).length === 1;
+  }
+
 
   /** Releases this process's owner lock (its unfinished jobs become orphans for the others). */
   async close(): Promise<void> {

@@ -220,6 +220,10 @@ export class SqliteJobStore implements JobStore {
     return (this.db.prepare('SELECT data FROM scomo_packages ORDER BY created, pkg_id').all() as { data: string }[]).map((r) => JSON.parse(r.data) as PackageMeta);
   }
 
+  async delete(pkgId: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM scomo_packages WHERE pkg_id = ?').run(pkgId).changes === 1;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
