@@ -100,12 +100,12 @@ test('scomo server --job-timeout S (a process): a job created without timeoutS g
   t.is(srv.err.join(''), '');
 });
 
-test.serial('scomo server --job-timeout with 0, -1, abc, 1.5 (or beyond 30 days) is a usage error: one message line, exit 2', async (t) => {
+test.serial('scomo server --job-timeout with 0, -1, abc, 1.5 (or beyond 30 days) is a usage error: one message line, exit 1 (like every scomo command)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'scomo-jtcli-'));
   try {
     for (const bad of [...BAD, '2592001', '']) {
       const r = await captured(serverCli, ['--port', '0', '--host', '127.0.0.1', '--data', dir, '--quiet', '--job-timeout', bad]);
-      t.is(r.code, 2, JSON.stringify(bad));
+      t.is(r.code, 1, JSON.stringify(bad));
       t.is(r.err.split('\n')[0], 'scomo server: --job-timeout must be a whole number of seconds, 1..2592000 (30 days)', JSON.stringify(bad));
       t.regex(r.err, /^usage: scomo server/m);
       t.notRegex(r.err, /^\s+at /m, 'no stack trace');
@@ -113,18 +113,18 @@ test.serial('scomo server --job-timeout with 0, -1, abc, 1.5 (or beyond 30 days)
     }
     // The spelling with "=" too.
     const r = await captured(serverCli, ['--data', dir, '--job-timeout=-1']);
-    t.is(r.code, 2);
+    t.is(r.code, 1);
     t.regex(r.err, /^scomo server: --job-timeout must be a whole number/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('scomo server --job-timeout abc through bin/scomo.js: exit 2, the message first, no stack trace, no data directory made', async (t) => {
+test('scomo server --job-timeout abc through bin/scomo.js: exit 1, the message first, no stack trace, no data directory made', async (t) => {
   const dir = join(mkdtempSync(join(tmpdir(), 'scomo-jtcli-')), 'data');
   t.teardown(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
   const p = scomo(['server', '--port', '0', '--data', dir, '--job-timeout', 'abc']);
-  t.is(await p.exit, 2);
+  t.is(await p.exit, 1);
   const err = p.err.join('');
   t.is(err.split('\n')[0], 'scomo server: --job-timeout must be a whole number of seconds, 1..2592000 (30 days)');
   t.notRegex(err, /^\s+at |Error:/m);

@@ -131,6 +131,6 @@ for (const when of ['status of the Exec', 'final Generic Alert'] as const) {
 
 test('scomo server refuses a --db that is not a postgres:// URL', (t) => {
   const r = spawnSync(process.execPath, ['bin/scomo.js', 'server', '--db', 'mysql://x/y', '--port', '0'], { encoding: 'utf8' });
-  t.is(r.status, 2);
+  t.is(r.status, 1);
   t.regex(r.stderr, /--db must be a postgres:\/\/ URL/);
 });

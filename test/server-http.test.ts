@@ -243,7 +243,7 @@ test('scomo account add provisions an account, also while a server runs on the s
 test('scomo account add refuses incomplete or invalid input with a clear message', async (t) => {
   const dir = tempDir();
   const e1 = await t.throwsAsync(execFileP('node', ['bin/scomo.js', 'account', 'add', 'd', '--client-user', 'u', '--data', dir]));
-  t.is((e1 as { code?: number }).code, 2);
+  t.is((e1 as { code?: number }).code, 1);
   t.regex(String((e1 as { stderr?: string }).stderr), /--client-secret is required/);
   const e2 = await t.throwsAsync(execFileP('node', ['bin/scomo.js', 'account', 'add', 'd', '--client-user', 'u', '--client-secret', 's',
     '--server-id', 'i', '--server-secret', 'x', '--auth', 'kerberos', '--data', dir]));

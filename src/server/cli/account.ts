@@ -24,7 +24,7 @@ export async function run(args: string[]): Promise<number> {
     if (sub === undefined || sub === '--help' || sub === '-h') { process.stdout.write(USAGE); return sub ? 0 : 2; }
     throw new UsageError(`unknown subcommand '${sub}'`);
   } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`scomo account: ${e.message}\n${USAGE}`); return 2; }
+    if (e instanceof UsageError) { process.stderr.write(`scomo account: ${e.message}\n${USAGE}`); return 1; }
     process.stderr.write(`scomo account: ${(e as Error).message}\n`);
     return 1;
   }

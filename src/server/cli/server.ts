@@ -80,7 +80,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write('scomo server stopped\n');
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`scomo server: ${e.message}\n${USAGE}`); return 2; }
+    if (e instanceof UsageError) { process.stderr.write(`scomo server: ${e.message}\n${USAGE}`); return 1; }
     throw e;
   }
 }
