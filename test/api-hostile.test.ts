@@ -17,6 +17,7 @@ let e: Env;
 let pkgId = '';
 let jobId = '';
 let campaignId = '';
+let webhookId = '';
 let before = '';
 const dev = encodeURIComponent(DEV);
 
@@ -68,6 +69,7 @@ async function snapshot(): Promise<string> {
   const pk = await raw('GET', '/api/packages');
   const jobs = await raw('GET', '/api/jobs?limit=9999');
   const cmps = await raw('GET', '/api/campaigns?limit=9999');
+  const hooks = await raw('GET', '/api/webhooks');
   const devs = await raw('GET', '/api/devices');
   const devIds = ((devs.json?.devices ?? []) as { deviceId: string }[]).map((d) => d.deviceId).sort();
   const tags: unknown[] = [];
@@ -76,6 +78,7 @@ async function snapshot(): Promise<string> {
     packages: ((pk.json?.packages ?? []) as Record<string, unknown>[]).map((p) => [p.pkgId, p.name, p.version, p.type, p.size, p.sha256, p.signature ?? null]).sort(),
     jobs: ((jobs.json?.jobs ?? []) as { jobId: string }[]).map((j) => j.jobId).sort(),
     campaigns: ((cmps.json?.campaigns ?? []) as { campaignId: string }[]).map((c) => c.campaignId).sort(),
+    webhooks: ((hooks.json?.webhooks ?? []) as { webhookId: string }[]).map((w) => w.webhookId).sort(),
     devices: devIds, tags,
     statuses: [pk.status, jobs.status, cmps.status, devs.status],
   });
@@ -97,6 +100,7 @@ test.before(async () => {
   jobId = j.json.jobId;
   const c = await e.api<{ campaignId: string }>('POST', '/api/campaigns', { operation: 'Download', pkgId, target: { devices: [DEV] } });
   campaignId = c.json.campaignId;
+  webhookId = (await e.api<{ webhookId: string }>('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/hook', secret: 's' })).json.webhookId;
   if (!jobId || !campaignId) throw new Error('setup failed: ' + JSON.stringify([j, c]));
   // The campaign creates its job at once; snapshot once that settled.
   for (let i = 0; i < 100 && ((await e.api<{ jobs: unknown[] }>('GET', '/api/jobs')).json.jobs.length < 2); i++) await new Promise((r) => setTimeout(r, 20));
@@ -138,6 +142,7 @@ const JSON_ROUTES: Array<[string, () => string, number]> = [
   ['PUT', () => `/api/devices/${dev}`, 8 << 20],
   ['POST', () => '/api/campaigns', 8 << 20],
   ['PUT', () => `/api/packages/${pkgId}/signature`, 8192],
+  ['POST', () => '/api/webhooks', 16 * 1024],
 ];
 
 test.serial('JSON routes: bodies that are not JSON objects or have the wrong shape get a 4xx JSON error', async (t) => {
@@ -245,6 +250,8 @@ test.serial('ids with traversal, NUL, unicode, bad escapes or huge length: 4xx J
     ['PUT', (id) => `/api/packages/${id}/signature`, { signature: 'ecdsa-p256-sha256:' + Buffer.alloc(64, 1).toString('base64') }],
     ['DELETE', (id) => `/api/packages/${id}/signature`],
     ['GET', (id) => `/api/campaigns/${id}`],
+    ['GET', (id) => `/api/webhooks/${id}`],
+    ['DELETE', (id) => `/api/webhooks/${id}`],
     ['GET', (id) => `/api/campaigns/${id}?targets=1`],
     ['POST', (id) => `/api/campaigns/${id}/pause`],
     ['POST', (id) => `/api/campaigns/${id}/resume`],
@@ -388,7 +395,7 @@ test.serial('wrong methods on every route: 405 (or 404) with a JSON error, never
   const paths = [
     '/api/jobs', `/api/jobs/${jobId}`, `/api/jobs/${jobId}/cancel`, '/api/devices', `/api/devices/${dev}`, `/api/devices/${dev}/jobs`,
     `/api/devices/${dev}/inventory`, `/api/devices/${dev}/notify`, '/api/packages', `/api/packages/${pkgId}`, `/api/packages/${pkgId}/signature`,
-    '/api/campaigns', `/api/campaigns/${campaignId}`, `/api/campaigns/${campaignId}/pause`, `/dl/${pkgId}`, `/dl/${pkgId}.dd`, '/api', '/api/', '/api/nothing/at/all',
+    '/api/campaigns', `/api/campaigns/${campaignId}`, `/api/campaigns/${campaignId}/pause`, '/api/webhooks', `/api/webhooks/${webhookId}`, `/dl/${pkgId}`, `/dl/${pkgId}.dd`, '/api', '/api/', '/api/nothing/at/all',
   ];
   for (const p of paths) {
     for (const m of ['PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'GET', 'POST']) {
@@ -417,7 +424,8 @@ test.serial('the other routes on the same port (DM endpoint, metrics, console) n
 
 function allowedMethods(p: string): string[] {
   if (p.startsWith('/dl/')) return ['GET', 'HEAD'];
-  if (p === '/api/jobs' || p === '/api/packages' || p === '/api/campaigns') return ['GET', 'POST'];
+  if (p === '/api/jobs' || p === '/api/packages' || p === '/api/campaigns' || p === '/api/webhooks') return ['GET', 'POST'];
+  if (/^\/api\/webhooks\/[^/]+$/.test(p)) return ['GET', 'DELETE'];
   if (p === '/api/devices') return ['GET', 'POST'];
   if (/\/api\/devices\/[^/]+$/.test(p)) return ['GET', 'PUT'];
   if (/\/jobs$/.test(p)) return ['GET', 'POST'];

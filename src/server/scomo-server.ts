@@ -17,6 +17,11 @@ import { SqliteCampaignStore } from './campaigns/store-sqlite.js';
 import { PgCampaignStore } from './campaigns/store-postgres.js';
 import type { CampaignStore } from './campaigns/types.js';
 import { createCampaignRoutes } from './api/campaigns.js';
+import { SqliteWebhookStore } from './webhooks/store-sqlite.js';
+import { PgWebhookStore } from './webhooks/store-postgres.js';
+import type { WebhookStore } from './webhooks/types.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { createWebhookRoutes } from './api/webhooks.js';
 import { createServerMetrics, jobStateCounts, ServerMetrics, STORAGE_OPS, JOB_STORE_OPS } from './metrics.js';
 import { createConsoleRoute } from './console/route.js';
 import { JOB_STATES, parseTimeoutS } from './scomo/types.js';
@@ -34,6 +39,11 @@ export interface ScomoServerOptions extends Omit<ServerOptions, 'routes'> {
   jobTimeoutS?: number;
   /** Period of the job engine's sweep (deadlines, orphans), ms; default 1000 (tests shorten it). */
   jobSweepMs?: number;
+  /** Webhook dispatcher: how often due deliveries are looked for (ms); default 1000 (tests shorten it). */
+  webhookPollMs?: number;
+  /** Webhook retries: first delay (ms, doubling per failed attempt; default 1000) and its cap (default 10 min). */
+  webhookBackoffMs?: number;
+  webhookMaxBackoffMs?: number;
   /** Extra routes, tried after the SCOMO ones. */
   routes?: Route[];
 }
@@ -47,6 +57,7 @@ export interface RunningScomoServer extends RunningServer {
   downloads: DownloadStats;
   metrics: ServerMetrics;
   campaigns: CampaignEngine;
+  webhooks: { store: WebhookStore; dispatcher: WebhookDispatcher };
 }
 
 export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<RunningScomoServer> {
@@ -84,6 +95,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   let jobs: ScomoJobs | undefined;
   let api: Route | undefined;
   let campaignApi: Route | undefined;
+  let webhookApi: Route | undefined;
   const notReady = (res: ServerResponse): void => {
     res.writeHead(503, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error: 'server is starting' }));
@@ -105,6 +117,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
       return dl(req, res);
     },
     (req: IncomingMessage, res: ServerResponse) => pkgApi(req, res),
+    async (req, res, url) => (webhookApi ? webhookApi(req, res, url) : false),
     async (req, res, url) => (campaignApi ? campaignApi(req, res, url) : false),
     async (req, res, url) => {
       if (api) return api(req, res, url);
@@ -115,7 +128,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   ];
   let srv: RunningServer;
   try {
-    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, jobTimeoutS: _jt, jobSweepMs: _js, ...base } = opts;
+    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, jobTimeoutS: _jt, jobSweepMs: _js, webhookPollMs: _wp, webhookBackoffMs: _wb, webhookMaxBackoffMs: _wm, ...base } = opts;
     srv = await startServer({ ...base, log: metrics.tapLog(log), dataDir, routes, ...(pgStorage ? { storage: pgStorage } : {}) });
   } catch (e) {
     await store.close();
@@ -132,9 +145,21 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
     ...(opts.jobTimeoutS !== undefined ? { defaultJobTimeoutS: opts.jobTimeoutS } : {}),
     ...(opts.jobSweepMs !== undefined ? { sweepMs: opts.jobSweepMs } : {}),
   });
+  // Webhooks: an outbox in the same backend; on PostgreSQL every process sends, one per delivery (leases).
+  // Subscribed before the engine starts: the outcomes it settles at start (deadlines passed while stopped) are events too.
+  const webhookStore: WebhookStore = pgStorage ? await PgWebhookStore.open(pgStorage) : new SqliteWebhookStore(dataDir);
+  const dispatcher = new WebhookDispatcher({
+    store: webhookStore, jobs, log,
+    ...(opts.webhookPollMs !== undefined ? { pollMs: opts.webhookPollMs } : {}),
+    ...(opts.webhookBackoffMs !== undefined ? { backoffMs: opts.webhookBackoffMs } : {}),
+    ...(opts.webhookMaxBackoffMs !== undefined ? { maxBackoffMs: opts.webhookMaxBackoffMs } : {}),
+  });
+  dispatcher.start();
   try {
     await jobs.start();
   } catch (e) {
+    await dispatcher.close();
+    await webhookStore.close();
     await jobs.close();
     await srv.close();
     if (pgStorage) await pgStorage.close();
@@ -156,11 +181,15 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   };
   // Files a crash left without a record (a delete or an upload cut short): best effort, in the background.
   void packages.sweepOrphans().then((n) => { if (n) log(`removed ${n} orphaned package file(s)`); }, () => undefined);
+  webhookApi = createWebhookRoutes({ token: apiToken, store: webhookStore, log });
   const j = jobs;
   return {
     ...srv,
     apiToken, publicUrl, packages, jobs: j, downloads: dl.stats, metrics, campaigns,
+    webhooks: { store: webhookStore, dispatcher },
     async close(): Promise<void> {
+      await dispatcher.close();
+      await webhookStore.close();
       campaigns.close();
       await campaignStore.close();
       await j.close();
