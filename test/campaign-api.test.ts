@@ -5,6 +5,8 @@ import { startEnv, Env, TOKEN } from './helpers/scomo-e2e.js';
 import { makeAppPackage } from './helpers/packages.js';
 import { splitWaves } from '../src/server/campaigns/engine.js';
 import { inWindow, parseWindow } from '../src/server/campaigns/window.js';
+import { captured } from './helpers/cli-capture.js';
+import { run as campaignCli } from '../src/server/cli/campaign.js';
 
 const acc = (deviceId: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   deviceId, clientUser: deviceId, clientSecret: 'cs', serverId: 'srv', serverSecret: 'ss', authType: 'basic', ...extra,
@@ -158,4 +160,37 @@ test('maintenance windows: UTC, offsets, IANA zones and windows across midnight'
   if (typeof paris === 'string') { t.fail(paris); return; }
   t.true(inWindow(paris, at(0, 30))); // summer time: UTC+2
   t.false(inWindow(paris, Date.UTC(2026, 0, 15, 0, 30))); // winter: 01:30 local
+});
+
+test.serial('"shuffle": the first wave is a random sample, every device once; without it the listed order; a non-boolean is a 400; scomo campaign create --shuffle sends it', async (t) => {
+  const ids = Array.from({ length: 60 }, (_, i) => `shuf-${String(i).padStart(2, '0')}`);
+  t.is((await env.api('POST', '/api/devices', { devices: ids.map((d) => acc(d, { tags: ['shuf'] })) })).status, 201);
+  type V = { campaignId: string; shuffle?: boolean; targets: { deviceId: string; wave: number }[] };
+  const wave1 = async (id: string): Promise<{ v: V; first: string[] }> => {
+    const v = (await env.api<V>('GET', `/api/campaigns/${id}?targets=1`)).json;
+    return { v, first: v.targets.filter((x) => x.wave === 1).map((x) => x.deviceId).sort() };
+  };
+  const body = { operation: 'Download', pkgId, target: { tags: ['shuf'] }, waves: [10] };
+  const plain = await env.api<{ campaignId: string }>('POST', '/api/campaigns', body);
+  t.is(plain.status, 201);
+  const p = await wave1(plain.json.campaignId);
+  t.deepEqual(p.first, ids.slice(0, 10), 'tagged devices sorted by id, the first ten in wave 1');
+  t.false('shuffle' in p.v);
+  const mixed = await env.api<{ campaignId: string }>('POST', '/api/campaigns', { ...body, shuffle: true });
+  t.is(mixed.status, 201);
+  const m = await wave1(mixed.json.campaignId);
+  t.true(m.v.shuffle);
+  t.is(m.first.length, 10);
+  // Chance that a random ten are exactly the first ten: 1 / C(60, 10) ≈ 1.3e-11.
+  t.notDeepEqual(m.first, ids.slice(0, 10));
+  t.deepEqual(m.v.targets.map((x) => x.deviceId).sort(), ids, 'every device exactly once');
+  for (const bad of ['yes', 1, null]) {
+    const r = await env.api<{ error: string }>('POST', '/api/campaigns', { ...body, shuffle: bad });
+    t.is(r.status, 400, JSON.stringify(bad));
+    t.regex(r.json.error, /"shuffle" must be true or false/);
+  }
+  const cli = await captured(campaignCli, ['create', '--operation', 'Download', '--pkg', pkgId, '--tags', 'shuf', '--waves', '10', '--shuffle', '--server', env.srv.url, '--token', TOKEN]);
+  t.is(cli.code, 0, cli.err);
+  t.true((await wave1(cli.out.trim())).v.shuffle);
+  for (const c of [plain.json.campaignId, mixed.json.campaignId, cli.out.trim()]) await env.api('POST', `/api/campaigns/${c}/cancel`);
 });

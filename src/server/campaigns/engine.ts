@@ -15,7 +15,7 @@
 // Durability: the campaign record is written before a wave's jobs are created; each job carries
 // the campaign id (so a job created just before a crash is adopted, not duplicated); target
 // states are flushed in batches and re-read from the job store on start.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { ScomoJobs } from '../scomo/engine.js';
 import type { Job, JobOperation } from '../scomo/types.js';
 import { OPERATIONS, isTerminal, parseTimeoutS } from '../scomo/types.js';
@@ -228,6 +228,7 @@ export class CampaignEngine {
     if (mif !== undefined && !(typeof mif === 'number' && Number.isInteger(mif) && mif >= 1 && mif <= MAX_TARGETS)) return bad(`"maxInFlight" must be an integer 1..${MAX_TARGETS}`);
     const jobTimeoutS = parseTimeoutS(body.jobTimeoutS, 'jobTimeoutS');
     if (typeof jobTimeoutS === 'object') return bad(jobTimeoutS.error);
+    if (body.shuffle !== undefined && typeof body.shuffle !== 'boolean') return bad('"shuffle" must be true or false');
     let window: Campaign['window'];
     if (body.window !== undefined && body.window !== null) {
       const w = parseWindow(body.window);
@@ -251,6 +252,7 @@ export class CampaignEngine {
     if (unknown.length) return bad(`unknown device${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ` (and ${unknown.length - 10} more)` : ''}`);
     const waves = splitWaves(ids.length, body.waves);
     if (typeof waves === 'string') return bad(waves);
+    if (body.shuffle === true) shuffleInPlace(ids);
     const now = Date.now();
     const c: Campaign = {
       campaignId: newCampaignId(), operation: v.operation, delivery: v.delivery,
@@ -263,6 +265,7 @@ export class CampaignEngine {
     if (window) c.window = window;
     if (typeof mif === 'number') c.maxInFlight = mif;
     if (jobTimeoutS !== undefined) c.jobTimeoutS = jobTimeoutS;
+    if (body.shuffle === true) c.shuffle = true;
     const targets: CampaignTarget[] = [];
     let w = 0, inWave = 0;
     for (const d of ids) {
@@ -659,6 +662,7 @@ export class CampaignEngine {
       successThreshold: c.successThreshold, errorThreshold: c.errorThreshold, maxInFlight: c.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       ...(c.window ? { window: c.window } : {}),
       ...(c.jobTimeoutS !== undefined ? { jobTimeoutS: c.jobTimeoutS } : {}),
+      ...(c.shuffle ? { shuffle: true } : {}),
       counts,
       waveStats: c.waves.map((size, i) => ({ wave: i + 1, size, started: i <= c.currentWave, counts: per[i] })),
       createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString(),
@@ -673,5 +677,15 @@ export class CampaignEngine {
       }));
     }
     return v;
+  }
+}
+
+/** Fisher-Yates with a CSPRNG: every order equally likely, so no device is always in the first wave. */
+function shuffleInPlace<T>(a: T[]): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    const x = a[i];
+    a[i] = a[j];
+    a[j] = x;
   }
 }

@@ -49,6 +49,8 @@ export interface Campaign {
   maxInFlight?: number;
   /** `timeoutS` of every job the campaign creates (default: the server's job timeout). */
   jobTimeoutS?: number;
+  /** The targets were put in random order before the split into waves (early waves are a sample, not the first ids). */
+  shuffle?: boolean;
   state: CampaignState;
   /** Why the campaign is paused / how it ended. */
   reason?: string;

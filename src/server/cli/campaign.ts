@@ -5,7 +5,7 @@ import { ApiError, clientFrom } from '../api/client.js';
 
 const USAGE = `usage: scomo campaign create --operation OP (--pkg ID | --component ID) [--devices a,b] [--tags t1,t2]
                              [--waves 10,10%] [--success 0.9] [--errors 0.2] [--max-in-flight 200]
-                             [--window HH:MM-HH:MM[@TZ]] [--job-timeout S]
+                             [--window HH:MM-HH:MM[@TZ]] [--job-timeout S] [--shuffle]
        scomo campaign show <campaignId>
        scomo campaign list
        scomo campaign pause|resume|cancel <campaignId>
@@ -26,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     p = parseArgs(args, {
       operation: 'value', pkg: 'value', component: 'value', devices: 'value', tags: 'value', waves: 'value', success: 'value',
-      errors: 'value', 'max-in-flight': 'value', window: 'value', 'job-timeout': 'value', timeout: 'value', server: 'value', token: 'value', help: 'flag',
+      errors: 'value', 'max-in-flight': 'value', window: 'value', 'job-timeout': 'value', shuffle: 'flag', timeout: 'value', server: 'value', token: 'value', help: 'flag',
     }, { h: 'help', o: 'operation' });
     if (p.opts.help) { process.stdout.write(USAGE + '\n'); return 0; }
     const [sub, ...rest] = p.positional;
@@ -61,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
         successThreshold: num(optString(p, 'success')), errorThreshold: num(optString(p, 'errors')), maxInFlight: num(optString(p, 'max-in-flight')),
         window: wm ? { start: wm[1], end: wm[2], ...(wm[3] ? { tz: wm[3] } : {}) } : undefined,
         jobTimeoutS: num(optString(p, 'job-timeout')),
+        ...(p.opts.shuffle ? { shuffle: true } : {}),
       };
       const r = await api.request<{ campaignId: string }>('POST', '/api/campaigns', body);
       process.stdout.write(r.campaignId + '\n');
