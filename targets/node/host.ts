@@ -22,6 +22,8 @@ export interface NodeHostOptions {
   maxPackageBytes?: number;
   /** PEM CA bundle for HTTPS servers with a private CA. */
   ca?: string | Buffer;
+  /** Socket inactivity limit for HTTP (DM server, downloads), ms (default 30 s). */
+  timeoutMs?: number;
   log?: (level: LogLevel, message: string) => void;
   installers?: NodeInstaller[];
   /**
@@ -44,16 +46,28 @@ export class NodeHost extends EventLoopHost implements Host {
   readonly crypto: CryptoProvider = { createSha256: () => nodeHash('sha256'), createMd5: () => nodeHash('md5') };
 
   constructor(private opts: NodeHostOptions) {
-    super({ ...(opts.log ? { log: opts.log } : {}), ...(opts.ca ? { ca: opts.ca } : {}) });
+    super({ ...(opts.log ? { log: opts.log } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
     // First, so a bad key file fails before any file is opened.
     this.trustKeys = loadTrustKeys(opts.trustKeys ?? []);
-    this.flash = opts.flash ?? new FileFlash(join(opts.dataDir, 'flash.bin'), opts.flashBytes ?? 1 << 20, opts.blockBytes ?? 4096);
-    this.packages = new PackageFiles(join(opts.dataDir, 'packages'), opts.maxPackageBytes);
-    this.installers = opts.installers ?? [
-      new DirectoryInstaller(join(opts.dataDir, 'components')),
-      new AbFirmwareInstaller(join(opts.dataDir, 'firmware')),
-    ];
-    for (const i of this.installers) i.boot?.();
+    const file = opts.flash ? undefined : new FileFlash(join(opts.dataDir, 'flash.bin'), opts.flashBytes ?? 1 << 20, opts.blockBytes ?? 4096);
+    this.flash = opts.flash ?? file!;
+    try {
+      this.packages = new PackageFiles(join(opts.dataDir, 'packages'), opts.maxPackageBytes);
+      this.installers = opts.installers ?? [
+        new DirectoryInstaller(join(opts.dataDir, 'components')),
+        new AbFirmwareInstaller(join(opts.dataDir, 'firmware')),
+      ];
+      for (const i of this.installers) {
+        // A state file damaged outside the device must not surface as a bare TypeError.
+        try { i.boot?.(); } catch (e) {
+          throw new Error(`the ${i.name} installer cannot boot from its state: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    } catch (e) {
+      // The caller never gets this host to close: the flash file must not stay open.
+      file?.close();
+      throw e;
+    }
   }
 
   install(id: number, req: InstallRequest): void {

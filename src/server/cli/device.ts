@@ -8,6 +8,7 @@ const HELP = `usage: scomo device --server <url> --id <deviceId> --client-user U
                     [--data DIR] [--notify-port N] [--poll-interval S] [--ca F] [--once] [--quiet]
                     [--request-component NAME[@VERSION]] [--trust-key FILE]... [--require-signature]
                     [--download-retries N] [--download-backoff-ms MS] [--max-package-bytes N]
+                    [--http-timeout S]
 Runs the emulated device: file-backed flash in DIR, a client-initiated session at boot,
 package 0 on its UDP notification port, SCOMO jobs with the directory and A/B firmware installers.
 --request-component: ask the server for a component at start (SCOMO flow alternative 1).
@@ -18,6 +19,7 @@ package 0 on its UDP notification port, SCOMO jobs with the directory and A/B fi
 --download-retries N: alternate-download retries without progress before the job fails (default 5);
 --download-backoff-ms MS: the first wait between them (default 1000, doubling up to 60 s).
 --max-package-bytes N: package storage size; a bigger package fails with 1404 (default: no limit).
+--http-timeout S: a server or download that sends nothing for S seconds fails (default 30).
 --once: run until the first session (and the jobs it starts) are done; exit 0 if it succeeded,
         1 with a one-line reason if it did not.`;
 
@@ -43,7 +45,7 @@ function takeTrustKeys(args: string[]): { files: string[]; rest: string[] } {
 export async function run(args: string[]): Promise<number> {
   let p;
   let trustKeys: string[];
-  let nums: { notifyPort?: number; pollIntervalS?: number; downloadRetries?: number; downloadBackoffMs?: number; maxPackageBytes?: number };
+  let nums: { notifyPort?: number; pollIntervalS?: number; downloadRetries?: number; downloadBackoffMs?: number; maxPackageBytes?: number; httpTimeoutS?: number };
   try {
     const tk = takeTrustKeys(args);
     trustKeys = tk.files;
@@ -52,7 +54,7 @@ export async function run(args: string[]): Promise<number> {
       server: 'value', id: 'value', 'client-user': 'value', 'client-secret': 'value', 'server-id': 'value',
       'server-secret': 'value', auth: 'value', encoding: 'value', data: 'value', 'notify-port': 'value',
       'poll-interval': 'value', ca: 'value', 'request-component': 'value', 'require-signature': 'flag', once: 'flag', quiet: 'flag', help: 'flag',
-      'download-retries': 'value', 'download-backoff-ms': 'value', 'max-package-bytes': 'value',
+      'download-retries': 'value', 'download-backoff-ms': 'value', 'max-package-bytes': 'value', 'http-timeout': 'value',
     }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(HELP + '\n'); return 0; }
     for (const k of ['server', 'id', 'client-user', 'client-secret', 'server-id', 'server-secret']) {
@@ -67,9 +69,10 @@ export async function run(args: string[]): Promise<number> {
     // Numbers are checked here, so a bad one is a usage error before anything starts.
     nums = {};
     for (const [opt, key] of [['notify-port', 'notifyPort'], ['poll-interval', 'pollIntervalS'], ['download-retries', 'downloadRetries'],
-      ['download-backoff-ms', 'downloadBackoffMs'], ['max-package-bytes', 'maxPackageBytes']] as const) {
+      ['download-backoff-ms', 'downloadBackoffMs'], ['max-package-bytes', 'maxPackageBytes'], ['http-timeout', 'httpTimeoutS']] as const) {
       if (optString(p, opt) !== undefined) nums[key] = optInt(p, opt, 0);
     }
+    if (nums.httpTimeoutS === 0) throw new UsageError('--http-timeout must be at least 1 second');
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`scomo device: ${e.message}\n${HELP}\n`); return 1; }
     throw e;
@@ -81,26 +84,35 @@ export async function run(args: string[]): Promise<number> {
   }
   const quiet = !!p.opts.quiet;
   const once = !!p.opts.once;
-  const dev = await startDevice({
-    server: optString(p, 'server')!,
-    id: optString(p, 'id')!,
-    clientUser: optString(p, 'client-user')!,
-    clientSecret: optString(p, 'client-secret')!,
-    serverId: optString(p, 'server-id')!,
-    serverSecret: optString(p, 'server-secret')!,
-    auth: (optString(p, 'auth') ?? 'md5') as 'basic' | 'md5' | 'hmac',
-    encoding: (optString(p, 'encoding') ?? 'xml') as 'xml' | 'wbxml',
-    dataDir: optString(p, 'data') ?? '.scomo-device',
-    ...nums,
-    ...(optString(p, 'ca') ? { caFile: optString(p, 'ca')! } : {}),
-    ...(trustKeys.length ? { trustKeys } : {}),
-    ...(p.opts['require-signature'] ? { requireSignature: true } : {}),
-    log: (level, msg) => {
-      if (quiet && level === 'debug') return;
-      if (level === 'debug') return;
-      process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} ${msg}\n`);
-    },
-  });
+  const { httpTimeoutS, ...devNums } = nums;
+  let dev;
+  try {
+    dev = await startDevice({
+      server: optString(p, 'server')!,
+      id: optString(p, 'id')!,
+      clientUser: optString(p, 'client-user')!,
+      clientSecret: optString(p, 'client-secret')!,
+      serverId: optString(p, 'server-id')!,
+      serverSecret: optString(p, 'server-secret')!,
+      auth: (optString(p, 'auth') ?? 'md5') as 'basic' | 'md5' | 'hmac',
+      encoding: (optString(p, 'encoding') ?? 'xml') as 'xml' | 'wbxml',
+      dataDir: optString(p, 'data') ?? '.scomo-device',
+      ...devNums,
+      ...(httpTimeoutS ? { httpTimeoutMs: httpTimeoutS * 1000 } : {}),
+      ...(optString(p, 'ca') ? { caFile: optString(p, 'ca')! } : {}),
+      ...(trustKeys.length ? { trustKeys } : {}),
+      ...(p.opts['require-signature'] ? { requireSignature: true } : {}),
+      log: (level, msg) => {
+        if (quiet && level === 'debug') return;
+        if (level === 'debug') return;
+        process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} ${msg}\n`);
+      },
+    });
+  } catch (e) {
+    // The environment is wrong (CA file, port, data directory, flash image): one line, nothing left running.
+    process.stderr.write(`scomo device: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
   const req = optString(p, 'request-component');
   if (req) {
     const at = req.lastIndexOf('@');
@@ -140,7 +152,10 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   await new Promise<void>((resolve) => {
-    const stop = (): void => { resolve(); };
+    // Signal listeners do not keep Node running: without a poll interval or a notify port the
+    // event loop would empty after the first session and the device would just exit.
+    const alive = setInterval(() => {}, 1 << 30);
+    const stop = (): void => { clearInterval(alive); resolve(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
