@@ -16,6 +16,7 @@ import { startServer } from '../src/server/app.js';
 import { crc32Update } from '../src/crypto/crc32.js';
 import { startEnv, addDevice, ACCOUNT } from './helpers/scomo-e2e.js';
 import { makeAppPackage } from './helpers/packages.js';
+import { startDevice } from '../targets/node/device.js';
 
 interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
@@ -303,3 +304,45 @@ test('--notify-port already bound by another socket: one line naming the port, n
   oneLineFailure(t, r, new RegExp(`^scomo device: UDP notification port ${port} on 127\\.0\\.0\\.1: already in use$`));
   t.false(existsSync(join(d, 'dev')), 'nothing written before the port was had');
 });
+
+test('a server reply that never ends is cut off at the session\'s reply limit (1 MiB): the connection is dropped, the session fails with one line', async (t) => {
+  // 200 and then an endless body: a device that buffered it whole would grow without bound.
+  let sent = 0;
+  let closedEarly = false;
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/vnd.syncml.dm+xml' });
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const pump = (): void => {
+      while (sent < 64 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!res.write(chunk)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    res.on('close', () => { if (!res.writableFinished) closedEarly = true; });
+    pump();
+  });
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  t.teardown(() => new Promise<void>((ok) => { srv.closeAllConnections(); srv.close(() => ok()); }));
+  const d = dir(t);
+  const dev = await startDevice({
+    server: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}/dm`, id: 'dev-big', ...ACCOUNT, auth: 'basic', encoding: 'xml', dataDir: d,
+  });
+  try {
+    await waitFor(() => dev.agent.status().lastSessionOk === false, 15_000);
+    t.regex(String(dev.agent.status().lastError), /^server reply larger than 1048576 bytes$/);
+    await waitFor(() => closedEarly, 5_000);
+    t.true(sent < 16 * 1024 * 1024, `the device stopped reading early (server wrote ${sent} bytes)`);
+  } finally {
+    await dev.close();
+  }
+});
+
+async function waitFor(cond: () => boolean, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met within ' + ms + ' ms');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -51,6 +51,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
   let session: ClientSession | null = null;
   let sessionHttp = -1;
   let sessionChunks: Uint8Array[] = [];
+  let sessionBytes = 0;
   let sessionHeaders: Record<string, string> = {};
   let sentTags: unknown[] = [];
   let wantSession = false;
@@ -174,6 +175,7 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
     }
     sessionHttp = newId();
     sessionChunks = [];
+    sessionBytes = 0;
     sessionHeaders = {};
     const headers: Record<string, string> = {};
     for (const k in s.headers) headers[k] = s.headers[k];
@@ -266,7 +268,20 @@ export function createAgent(host: Host, config: AgentConfig): Agent {
       scomo.onHttpResponse(id, status, headers);
     },
     onHttpChunk: function (id, bytes) {
-      if (id === sessionHttp) { sessionChunks.push(bytes); return; }
+      if (id === sessionHttp) {
+        const s = session!;
+        sessionBytes += bytes.length;
+        if (sessionBytes > s.maxReplyBytes) {
+          // Counted as it arrives: a reply past what the session would decode is never held whole.
+          host.httpCancel(id);
+          sessionHttp = -1;
+          sessionChunks = [];
+          step(s.fail('server reply larger than ' + s.maxReplyBytes + ' bytes'));
+          return;
+        }
+        sessionChunks.push(bytes);
+        return;
+      }
       scomo.onHttpChunk(id, bytes);
     },
     onHttpEnd: function (id) {

@@ -54,6 +54,7 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
   const h: ClientSessionHooks = hooks || {};
   const encoding: Encoding = config.encoding || 'xml';
   const maxMsgSize = config.maxMsgSize || 16384;
+  const maxReplyBytes = Math.max(DEVICE_LIMITS.maxBytes, maxMsgSize * 2);
   const maxObjSize = config.maxObjSize || 4 * 1024 * 1024;
   const maxAuthRetries = config.maxAuthRetries === undefined ? 3 : config.maxAuthRetries;
   const maxServerChallenges = config.maxServerChallenges === undefined ? 2 : config.maxServerChallenges;
@@ -324,10 +325,9 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     if (!(body instanceof Uint8Array)) return fail('reply is not bytes');
     // The device limits, with room for a reply as large as twice our MaxMsgSize.
     const limits = copyFields({} as CodecLimits, DEVICE_LIMITS);
-    const twiceMaxMsgSize = maxMsgSize * 2;
-    limits.maxBytes = Math.max(limits.maxBytes, twiceMaxMsgSize);
-    limits.maxStringBytes = Math.max(limits.maxStringBytes, twiceMaxMsgSize);
-    limits.maxOpaqueBytes = Math.max(limits.maxOpaqueBytes, twiceMaxMsgSize);
+    limits.maxBytes = maxReplyBytes;
+    limits.maxStringBytes = Math.max(limits.maxStringBytes, maxReplyBytes);
+    limits.maxOpaqueBytes = Math.max(limits.maxOpaqueBytes, maxReplyBytes);
     const d = decodeMessage(body, limits);
     if (!d.ok) return fail('malformed server message: ' + formatCodecError(d.error));
     const msg = d.value.msg;
@@ -521,5 +521,6 @@ export function createClientSession(config: ClientSessionConfig, tree: Managemen
     fail,
     queueAlert,
     get sessionId() { return sessionId; },
+    maxReplyBytes,
   };
 }

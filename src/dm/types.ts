@@ -114,4 +114,9 @@ export interface ClientSession {
   queueAlert(alert: ClientAlert): void;
   /** The session's SyncHdr SessionID. */
   readonly sessionId: string;
+  /**
+   * The largest server reply receive() decodes. A driver stops reading a reply that grows past it
+   * (and fails the session), so a hostile or broken server cannot make it buffer without bound.
+   */
+  readonly maxReplyBytes: number;
 }
