@@ -209,7 +209,7 @@ test('a torn tree log and a destroyed job journal: the device still completes a 
 test('servers that answer garbage, a 500 or an HTML page: one line each, promptly', async (t) => {
   const d = dir(t);
   for (const [mode, re] of [
-    ['garbage', /^scomo device: session failed: cannot reach 127\.0\.0\.1:\d+: HPE_/],
+    ['garbage', /^scomo device: session failed: bad HTTP response from 127\.0\.0\.1:\d+ \(HPE_[A-Z_]+\)$/],
     ['500', /^scomo device: session failed: HTTP 500$/],
     ['html', /^scomo device: session failed: malformed server message: .*html/],
   ] as const) {
@@ -224,7 +224,7 @@ test('a server that never answers: --http-timeout ends the session with one line
   const d = dir(t);
   const url = await badServer(t, 'silent');
   const r = await device(['--server', url, ...creds('e8'), '--data', join(d, 'dev'), '--http-timeout', '1', '--once']);
-  oneLineFailure(t, r, /^scomo device: session failed: cannot reach 127\.0\.0\.1:\d+: timeout$/);
+  oneLineFailure(t, r, /^scomo device: session failed: no answer from 127\.0\.0\.1:\d+ within 1 s$/);
   t.true(r.ms < 15_000, `took ${r.ms} ms`);
   const bad = await device(['--server', url, ...creds('e8'), '--data', join(d, 'dev'), '--http-timeout', '0', '--once']);
   t.is(bad.status, 1);

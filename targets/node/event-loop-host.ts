@@ -55,8 +55,9 @@ export abstract class EventLoopHost {
     const headers: Record<string, string> = { ...req.headers };
     if (req.body) headers['Content-Length'] = String(req.body.length);
     const t0 = performance.now();
+    const timeoutMs = this.io.timeoutMs ?? 30_000;
     const r = (tls ? https : http).request(url, {
-      method: req.method, headers, timeout: this.io.timeoutMs ?? 30_000,
+      method: req.method, headers, timeout: timeoutMs,
       ...(this.io.ca ? { ca: this.io.ca } : {}), ...(!tls && this.io.httpAgent ? { agent: this.io.httpAgent } : {}),
     }, (res) => {
       this.io.onHttp?.(performance.now() - t0, res.statusCode ?? 0);
@@ -75,10 +76,15 @@ export abstract class EventLoopHost {
         if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, e.message));
       });
     });
-    r.on('timeout', () => r.destroy(new Error('timeout')));
+    let silent = false;
+    r.on('timeout', () => { silent = true; r.destroy(new Error('timeout')); });
     r.on('error', (e) => {
-      const why = (e as NodeJS.ErrnoException).code ?? e.message;
-      if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, `cannot reach ${url.host}: ${why}`));
+      const code = (e as NodeJS.ErrnoException).code;
+      // Only a failed connection is "cannot reach": a peer that answered wrongly or went quiet was reached.
+      const why = silent ? `no answer from ${url.host} within ${timeoutMs / 1000} s`
+        : code?.startsWith('HPE_') ? `bad HTTP response from ${url.host} (${code})`
+          : `cannot reach ${url.host}: ${code ?? e.message}`;
+      if (this.requests.delete(id)) this.deliver((a) => a.onHttpError(id, why));
     });
     this.requests.set(id, r);
     r.end(req.body ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length) : undefined);
