@@ -145,13 +145,27 @@ test('a flash image the store refuses: one line, the process exits even with a b
   t.true(readFileSync(join(d, 'dev', 'flash.bin')).subarray(0, TREE).equals(img.subarray(0, TREE)));
 });
 
-test('damaged A/B firmware state: one line naming the installer, the file kept; stray package files are harmless', async (t) => {
+test('damaged installer state (A/B firmware state.json, the components ledger): one line naming the installer, the file kept; stray package files are harmless', async (t) => {
   const d = dir(t);
   mkdirSync(join(d, 'dev', 'firmware'), { recursive: true });
   writeFileSync(join(d, 'dev', 'firmware', 'state.json'), 'null');
   const r = await device(['--server', NOWHERE, ...creds('e6'), '--data', join(d, 'dev'), '--notify-port', '0', '--once']);
-  oneLineFailure(t, r, /^scomo device: the ab-firmware installer cannot boot from its state: /);
+  oneLineFailure(t, r, /^scomo device: the ab-firmware installer cannot boot from its state: .*state\.json is damaged/);
   t.is(readFileSync(join(d, 'dev', 'firmware', 'state.json'), 'utf8'), 'null');
+  // Parseable but not this installer's JSON, or truncated: refused too, never replaced by defaults.
+  for (const text of ['{"active":"c","slots":{},"committed":{},"log":[]}', '{"active":"a","slots":{"a":{"id":"fw"', '[]']) {
+    writeFileSync(join(d, 'dev', 'firmware', 'state.json'), text);
+    oneLineFailure(t, await device(['--server', NOWHERE, ...creds('e6'), '--data', join(d, 'dev'), '--once']), /ab-firmware installer cannot boot from its state: .*damaged/);
+    t.is(readFileSync(join(d, 'dev', 'firmware', 'state.json'), 'utf8'), text);
+  }
+  rmSync(join(d, 'dev', 'firmware'), { recursive: true });
+  // The directory installer's ledger (which component is installed from which package, which is active).
+  mkdirSync(join(d, 'dev', 'components'), { recursive: true });
+  for (const text of ['{"installs":{"pkg-1":{"id":"a"}},"active":{}}', '{"installs":{},"active":{"a":"yes"}}', 'garbage']) {
+    writeFileSync(join(d, 'dev', 'components', '.ledger.json'), text);
+    oneLineFailure(t, await device(['--server', NOWHERE, ...creds('e6'), '--data', join(d, 'dev'), '--once']), /^scomo device: the directory installer cannot boot from its state: .*\.ledger\.json is damaged/);
+    t.is(readFileSync(join(d, 'dev', 'components', '.ledger.json'), 'utf8'), text, 'kept as it was');
+  }
 
   const srv = await dmServer(t, d, 'e6');
   mkdirSync(join(d, 'dev2', 'packages'), { recursive: true });

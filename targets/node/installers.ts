@@ -41,6 +41,26 @@ function readJson<T>(file: string, dflt: T): T {
   try { return JSON.parse(readFileSync(file, 'utf8')) as T; } catch { return dflt; }
 }
 
+/**
+ * An installer's own state file: absent means "nothing yet" (`dflt`); present but unreadable or
+ * of the wrong shape throws, naming the file. Falling back to defaults would forget installed
+ * components or the committed firmware, and the next write would make that permanent.
+ */
+function readState<T>(file: string, dflt: T, valid: (v: unknown) => boolean): T {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return dflt;
+    throw new Error(`${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let v: unknown;
+  try { v = JSON.parse(text); } catch { v = undefined; }
+  if (!valid(v)) throw new Error(`${file} is damaged (not the JSON this installer writes); move it away to start that installer afresh`);
+  return v as T;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isComponent = (v: unknown): boolean => isObject(v) && typeof v.id === 'string' && typeof v.name === 'string' && typeof v.version === 'string';
+
 interface Manifest { id: string; name: string; version: string; description?: string }
 
 function validManifest(v: unknown): Manifest | undefined {
@@ -72,7 +92,14 @@ export class DirectoryInstaller implements NodeInstaller {
   }
 
   private ledger(): DirLedger {
-    return readJson<DirLedger>(this.ledgerFile, { installs: {}, active: {} });
+    return readState<DirLedger>(this.ledgerFile, { installs: {}, active: {} }, (v) =>
+      isObject(v) && isObject(v.installs) && Object.values(v.installs).every(isComponent)
+      && isObject(v.active) && Object.values(v.active).every((a) => typeof a === 'boolean'));
+  }
+
+  /** At start: a damaged ledger stops the device with one line instead of being overwritten later. */
+  boot(): void {
+    this.ledger();
   }
 
   owns(id: string): boolean {
@@ -189,7 +216,10 @@ export class AbFirmwareInstaller implements NodeInstaller {
   }
 
   state(): AbState {
-    return readJson<AbState>(this.stateFile, { active: 'a', slots: {}, committed: {}, log: [] });
+    return readState<AbState>(this.stateFile, { active: 'a', slots: {}, committed: {}, log: [] }, (v) =>
+      isObject(v) && (v.active === 'a' || v.active === 'b') && isObject(v.slots) && Object.values(v.slots).every(isComponent)
+      && isObject(v.committed) && Object.values(v.committed).every(isComponent) && Array.isArray(v.log)
+      && (v.trial === undefined || (isObject(v.trial) && (v.trial.slot === 'a' || v.trial.slot === 'b') && typeof v.trial.bootCount === 'number')));
   }
 
   owns(id: string): boolean {
