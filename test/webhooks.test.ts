@@ -184,6 +184,10 @@ test('a receiver answering 500 then 200 gets the delivery retried with the same 
     t.is(rx.hits[1].headers['x-scomo-signature-256'], sign(rx.hits[1].body));
     const [d] = (await hook(e, id)).deliveries;
     t.like(d, { jobId, state: 'delivered', attempts: 2, lastStatus: 200, lastError: null });
+    // Counted by outcome in /metrics.
+    const m = e.srv.metrics.webhookAttempts;
+    t.deepEqual([m.get({ outcome: 'retry' }), m.get({ outcome: 'delivered' }), m.get({ outcome: 'failed' })], [1, 1, 0]);
+    t.regex(await e.srv.metrics.render(), /^scomo_webhook_attempts_total\{outcome="delivered"\} 1$/m);
   } finally {
     await e.close();
     await rx.close();
@@ -202,6 +206,7 @@ test('a receiver that never succeeds: the delivery fails after 12 attempts, with
     t.regex(d.lastError ?? '', /^HTTP 503: receiver says hi$/);
     t.is(rx.hits.length, 12);
     t.is(new Set(rx.hits.map((h) => h.json.deliveryId)).size, 1);
+    t.deepEqual([e.srv.metrics.webhookAttempts.get({ outcome: 'retry' }), e.srv.metrics.webhookAttempts.get({ outcome: 'failed' })], [11, 1]);
   } finally {
     await e.close();
     await rx.close();

@@ -134,6 +134,8 @@ export interface ServerMetrics {
   readonly sessionsEnded: Counter;
   readonly authFailures: Counter;
   readonly alerts: Counter;
+  /** Webhook POST attempts by outcome: delivered (2xx), retry (will be tried again), failed (gave up). */
+  readonly webhookAttempts: Counter;
   readonly dbLatency: Histogram;
   /** Serves METRICS_PATH (bearer token) and counts 401 answers of /api/ requests; answers nothing else. */
   route(token: () => string): Route;
@@ -171,6 +173,7 @@ export function createServerMetrics(): ServerMetrics {
   const sessionsEnded = new Counter('scomo_dm_sessions_ended_total', 'DM sessions ended, by reason.');
   const authFailures = new Counter('scomo_auth_failures_total', 'Failed authentications: kind="dm" (device credentials), kind="api" (bearer token).');
   const alerts = new Counter('scomo_dm_alerts_received_total', 'Alerts received from devices, by alert code (1226 = Generic Alert, the SCOMO final notification).');
+  const webhookAttempts = new Counter('scomo_webhook_attempts_total', 'Webhook POST attempts by this process, by outcome: delivered, retry, failed (no attempts left).');
   const dbLatency = new Histogram('scomo_db_operation_duration_seconds', 'Latency of storage calls, by store and operation.');
   const callbacks: CallbackMetric[] = [];
   const startTime = Date.now() / 1000 - process.uptime();
@@ -187,7 +190,7 @@ export function createServerMetrics(): ServerMetrics {
   const instrumented = new WeakSet<object>();
 
   const m: ServerMetrics = {
-    sessionsStarted, sessionsEnded, authFailures, alerts, dbLatency,
+    sessionsStarted, sessionsEnded, authFailures, alerts, webhookAttempts, dbLatency,
 
     route(token) {
       return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -276,7 +279,7 @@ export function createServerMetrics(): ServerMetrics {
     },
 
     async render() {
-      const parts = await Promise.all([sessionsStarted, sessionsEnded, authFailures, alerts, ...callbacks, dbLatency, ...processMetrics].map((x) => x.render()));
+      const parts = await Promise.all([sessionsStarted, sessionsEnded, authFailures, alerts, webhookAttempts, ...callbacks, dbLatency, ...processMetrics].map((x) => x.render()));
       return parts.join('');
     },
   };

@@ -149,7 +149,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   // Subscribed before the engine starts: the outcomes it settles at start (deadlines passed while stopped) are events too.
   const webhookStore: WebhookStore = pgStorage ? await PgWebhookStore.open(pgStorage) : new SqliteWebhookStore(dataDir);
   const dispatcher = new WebhookDispatcher({
-    store: webhookStore, jobs, log,
+    store: webhookStore, jobs, log, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
     ...(opts.webhookPollMs !== undefined ? { pollMs: opts.webhookPollMs } : {}),
     ...(opts.webhookBackoffMs !== undefined ? { backoffMs: opts.webhookBackoffMs } : {}),
     ...(opts.webhookMaxBackoffMs !== undefined ? { maxBackoffMs: opts.webhookMaxBackoffMs } : {}),

@@ -37,6 +37,8 @@ export interface DispatcherOptions {
   leaseMs?: number;
   /** Finished deliveries are deleted this long after their creation (ms); default 30 days. */
   keepMs?: number;
+  /** Told after every attempt that counts (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
 }
 
 /** Response bytes kept for `lastError`; the rest is read and dropped, and past DRAIN_LIMIT the connection is closed. */
@@ -186,6 +188,7 @@ export class WebhookDispatcher {
       } catch (e) {
         if (!this.closed) this.log(`webhooks: recording delivery ${d.deliveryId} failed: ${String(e)}`);
       }
+      this.o.onAttempt?.(ok ? 'delivered' : nextAt === null ? 'failed' : 'retry');
       if (!ok) this.log(`webhooks: delivery ${d.deliveryId} (${d.event}) attempt ${attempts} failed: ${out.error}${nextAt === null ? '; giving up' : ''}`);
     })().finally(() => {
       this.inFlight.delete(d.deliveryId);
