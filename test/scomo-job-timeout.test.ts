@@ -106,33 +106,60 @@ test('the withdrawn entry settling before the deadline flip does not fail the jo
   }
 });
 
-test('a deadline that passes after the commands were queued but before the job saved its entry id: the sweep finds the entry by its tag and withdraws it first', async (t) => {
-  const e = await env({ jobSweepMs: 3_600_000 });
+test('a crash between queueing the commands and saving the entry id: after the restart the entry is withdrawn before the job reads failed', async (t) => {
+  let e = await env({ jobSweepMs: 3_600_000 });
+  const dir = e.dir;
   try {
     const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
-    const store = e.srv.jobs.store;
-    const put = store.putJob.bind(store);
-    let release!: () => void;
-    const held = new Promise<void>((r) => { release = r; });
-    let holding = false;
-    store.putJob = async (j) => {
-      if (j.pkgId === pkg.pkgId && j.entryId !== undefined && !holding) { holding = true; await held; }
-      return put(j);
-    };
     const jobId = await create(e, { operation: 'DownloadInstall', pkgId: pkg.pkgId, timeoutS: 1 });
     await queued(e, jobId);
-    await until(async () => holding, 'the runner saving the entry id');
+    const store = e.srv.jobs.store;
+    await until(async () => (await store.getJob(jobId))?.entryId !== undefined, 'the entry id saved');
+    // What a crash right after queueing leaves: the entry (tagged with the job id), no entry id in the job.
+    const j = (await store.getJob(jobId))!;
+    delete j.entryId;
+    await store.putJob(j);
+    await e.srv.close(); // keep the data directory
     await new Promise((r) => setTimeout(r, 1100));
-    t.is(await e.srv.jobs.expireJobs(), 1);
+    e = await env({ jobSweepMs: 3_600_000 }, dir); // the start's own sweep (or the resumed runner) must handle it
+    await until(async () => (await job(e, jobId)).state === 'failed', 'failed after the restart', 10_000);
     const [entry] = await e.srv.storage.entriesByTag(jobId);
     t.is(entry.state, 'done', 'withdrawn by the time the job reads failed');
     t.true((entry.outcomes ?? []).every((o) => o.status === 514));
     const v = await job(e, jobId);
+    t.is(v.error, 'timed out after 1 s');
+    t.false('status' in v);
+  } finally {
+    await e.close();
+  }
+});
+
+test('a deadline that passes while the runner is queueing the commands: the sweep waits for the entry id, then withdraws and fails the job', async (t) => {
+  const e = await env({ jobSweepMs: 3_600_000 });
+  try {
+    const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
+    const dm = e.srv.dm;
+    const queue = dm.queueCommands.bind(dm);
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let holding = false;
+    dm.queueCommands = async (deviceId, commands, o) => {
+      if (o?.tag?.startsWith('job-') && !holding) { holding = true; await held; }
+      return queue(deviceId, commands, o);
+    };
+    const jobId = await create(e, { operation: 'DownloadInstall', pkgId: pkg.pkgId, timeoutS: 1 });
+    await until(async () => holding, 'the runner queueing the commands');
+    await new Promise((r) => setTimeout(r, 1100));
+    t.is(await e.srv.jobs.expireJobs(), 0, 'not while its commands are being queued');
+    t.is((await job(e, jobId)).state, 'queued');
+    release();
+    await queued(e, jobId);
+    await until(async () => (await e.srv.jobs.expireJobs()) === 1, 'the next sweep to fail it');
+    const [entry] = await e.srv.storage.entriesByTag(jobId);
+    t.is(entry.state, 'done', 'withdrawn by the time the job reads failed');
+    const v = await job(e, jobId);
     t.is(v.state, 'failed');
     t.is(v.error, 'timed out after 1 s');
-    release();
-    await new Promise((r) => setTimeout(r, 100));
-    t.is((await job(e, jobId)).state, 'failed', 'the late save does not bring it back');
   } finally {
     await e.close();
   }

@@ -90,6 +90,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   private readonly o: ScomoJobsOptions;
   private readonly log: (line: string) => void;
   private readonly running = new Set<string>();
+  /** Jobs between their last check before queueing and saving the entry id: the sweep waits for them. */
+  private readonly queueing = new Set<string>();
   private readonly rootWaits = new Map<string, Promise<string>>();
   private readonly invWaits = new Map<string, Promise<Inventory | undefined>>();
   /** When a job outcome last started an inventory refresh, per device. */
@@ -339,17 +341,24 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
           await this.save(j);
         } else {
           const plan = await this.plan(j);
-          j = await this.o.jobs.getJob(jobId);
-          if (!j || isTerminal(j.state) || this.closed) return;
-          if ('error' in plan) { await this.fail(j, plan.error); return; }
-          const h = await this.o.dm.queueCommands(j.deviceId, plan.commands, { tag: jobId });
-          j.entryId = h.id;
-          j.root = plan.root;
-          if (plan.execUri) j.execUri = plan.execUri;
-          if (!(await this.save(j))) {
-            // Its deadline passed while the commands were being queued: they must not go out.
-            await this.o.dm.cancelEntry(h.id);
-            return;
+          // From this check to the saved entry id the deadline sweep leaves the job alone, so a
+          // job never reads "failed" while commands of it sit queued (a few storage calls).
+          this.queueing.add(jobId);
+          try {
+            j = await this.o.jobs.getJob(jobId);
+            if (!j || isTerminal(j.state) || this.closed) return;
+            if ('error' in plan) { await this.fail(j, plan.error); return; }
+            const h = await this.o.dm.queueCommands(j.deviceId, plan.commands, { tag: jobId });
+            j.entryId = h.id;
+            j.root = plan.root;
+            if (plan.execUri) j.execUri = plan.execUri;
+            if (!(await this.save(j))) {
+              // Another process's sweep failed it meanwhile: the commands must not go out.
+              await this.o.dm.cancelEntry(h.id);
+              return;
+            }
+          } finally {
+            this.queueing.delete(jobId);
           }
           void this.kick(j.deviceId);
         }
@@ -519,6 +528,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     let n = 0;
     for (const j of await this.o.jobs.expiredJobs(now, EXPIRE_BATCH)) {
       if (this.closed) break;
+      if (this.queueing.has(j.jobId)) continue; // the next sweep finds its entry id saved
       // Commands not yet sent are withdrawn before the job reads "failed", so whoever sees the
       // failure can rely on them never reaching the device. A queued entry means the device has
       // not seen the operation, so no final alert can overtake the flip below.
