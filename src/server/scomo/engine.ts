@@ -533,10 +533,11 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       // failure can rely on them never reaching the device. A queued entry means the device has
       // not seen the operation, so no final alert can overtake the flip below.
       let withdrawn = false;
+      let ids: number[] = [];
       try {
         // Without an entry id yet, the runner may have queued the commands and not saved the id:
         // its entry carries the job id as tag.
-        const ids = j.entryId !== undefined ? [j.entryId] : (await this.o.storage.entriesByTag(j.jobId)).map((x) => x.id);
+        ids = j.entryId !== undefined ? [j.entryId] : (await this.o.storage.entriesByTag(j.jobId)).map((x) => x.id);
         for (const id of ids) if (await this.o.dm.cancelEntry(id)) withdrawn = true;
       } catch (e) {
         if (this.closed) break;
@@ -546,6 +547,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       const at = Date.now();
       const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => {
         if (isTerminal(cur.state) || cur.deadline === undefined || cur.deadline > now) return undefined;
+        // Commands queued after the look-up above (a runner got there first): the next sweep withdraws them.
+        if (this.queueing.has(cur.jobId) || (cur.entryId !== undefined && !ids.includes(cur.entryId))) return undefined;
         return {
           ...cur, state: 'failed', resultCode: null, error: timeoutError(cur.timeoutS ?? Math.round((cur.deadline - cur.createdAt) / 1000)),
           updatedAt: at, finishedAt: at, history: [...cur.history, { state: 'failed', at }],
