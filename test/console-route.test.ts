@@ -33,10 +33,13 @@ test('static files: HTML, JS and CSS with a self-only CSP; unknown and traversal
     const page = await html.text();
     t.regex(page, /<script type="module" src="app.js">/);
     t.notRegex(page, /https?:\/\//, 'nothing from another origin');
+    t.regex(page, /href="#\/webhooks"/, 'the webhooks page is in the navigation');
     const js = await fetch(e.srv.url + '/console/app.js');
     t.regex(js.headers.get('content-type') ?? '', /^text\/javascript/);
     const code = await js.text();
     t.notRegex(code, /innerHTML|https?:\/\/(?!www\.w3)/, 'no HTML injection sink, no remote URL');
+    t.regex(code, /'\/api\/webhooks'/);
+    t.regex(code, /'DELETE', '\/api\/packages\/'/);
     t.is((await fetch(e.srv.url + '/console/style.css')).headers.get('content-type'), 'text/css; charset=utf-8');
     t.is((await fetch(e.srv.url + '/console/nope.js')).status, 404);
     t.is(await rawGet(e.srv.url, '/console/../package.json'), 404);

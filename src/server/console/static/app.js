@@ -135,6 +135,7 @@ const routes = [
   [/^#\/jobs$/, pageJobs],
   [/^#\/campaigns$/, pageCampaigns],
   [/^#\/campaigns\/(.+)$/, pageCampaign],
+  [/^#\/webhooks$/, pageWebhooks],
 ];
 
 function render() {
@@ -444,11 +445,12 @@ function pagePackages() {
   });
   const refresh = async () => {
     const r = await api('GET', '/api/packages');
-    list.replaceChildren(table(['Package', 'Name', 'Version', 'Type', 'Size', 'SHA-256', 'Signature', 'Uploaded'], (r.packages || []).slice().reverse().map((p) => el('tr', { dataset: { pkg: p.pkgId } },
+    list.replaceChildren(table(['Package', 'Name', 'Version', 'Type', 'Size', 'SHA-256', 'Signature', 'Uploaded', ''], (r.packages || []).slice().reverse().map((p) => el('tr', { dataset: { pkg: p.pkgId } },
       el('td', { class: 'mono' }, p.pkgId), el('td', {}, p.name), el('td', {}, p.version), el('td', { class: 'muted' }, p.type),
       el('td', {}, bytes(p.size)), el('td', { class: 'mono', title: p.sha256 }, (p.sha256 || '').slice(0, 12) + '…'),
       p.signature ? el('td', { title: p.signature }, p.signature.split(':')[0]) : el('td', { class: 'muted' }, 'unsigned'),
-      el('td', { title: when(p.created) }, ago(p.created)))), 'No packages yet.'));
+      el('td', { title: when(p.created) }, ago(p.created)),
+      el('td', { class: 'right' }, deletePackageControl(p, refresh)))), 'No packages yet.'));
   };
   const form = el('form', {
     class: 'grid',
@@ -500,6 +502,32 @@ function pagePackages() {
   el('span', {}), el('div', {}, submit));
   main.append(el('h1', {}, 'Packages'), el('div', { class: 'panel' }, el('h2', {}, 'Upload a package'), form), el('div', { class: 'panel' }, el('h2', {}, 'Repository'), list));
   refresh().catch((e) => toast(e.message, true));
+}
+
+/** Delete after a confirmation, like a campaign's Cancel; the server's refusal (409 in use, 404 gone) stays next to the package. */
+function deletePackageControl(p, after) {
+  const err = el('div', { class: 'error cell-error', 'data-pkg-error': p.pkgId, hidden: true });
+  const btn = el('button', {
+    type: 'button', class: 'danger', 'data-action': 'delete',
+    onclick: async () => {
+      if (!confirm(`Delete package ${p.pkgId} (${p.name} ${p.version})? Devices that installed it keep their component.`)) return;
+      btn.disabled = true;
+      err.hidden = true;
+      try {
+        await api('DELETE', '/api/packages/' + enc(p.pkgId));
+        toast('Package deleted: ' + p.pkgId);
+        await after();
+      } catch (e) {
+        if (e instanceof AuthError) return;
+        err.textContent = e.message;
+        err.hidden = false;
+        btn.disabled = false;
+        // Already gone (another operator): the list is out of date.
+        if (e instanceof ApiError && e.status === 404) toast(e.message, true);
+      }
+    },
+  }, 'Delete');
+  return [btn, err];
 }
 
 // ---------- campaigns ----------
@@ -688,6 +716,128 @@ function pageCampaign(id) {
         el('td', { class: 'mono' }, x.jobId || ''), el('td', { title: x.error || '' }, x.resultCode != null ? String(x.resultCode) : x.error || '')))));
     }
   };
+  stop = poll(tick, 1000);
+  return () => stop();
+}
+
+// ---------- webhooks ----------
+// Secrets go to the server once and are never read back: the API only says whether a webhook is signed.
+
+const WEBHOOK_EVENTS = ['accepted', 'succeeded', 'failed'];
+const DEFAULT_WEBHOOK_EVENTS = ['succeeded', 'failed'];
+
+function eventsText(events) {
+  return (events || []).includes('*') ? 'every change' : (events || []).join(', ');
+}
+
+function pageWebhooks() {
+  const list = el('div', {});
+  const deliveries = el('div', {});
+  const deliveriesTitle = el('h2', {}, 'Deliveries');
+  const deliveriesPanel = el('div', { class: 'panel', id: 'deliveries-panel', hidden: true }, deliveriesTitle, deliveries);
+  const url = el('input', { type: 'text', id: 'wh-url', placeholder: 'http(s) URL that receives the job events', autocomplete: 'off' });
+  const boxes = WEBHOOK_EVENTS.map((x) => el('input', { type: 'checkbox', id: 'wh-ev-' + x, value: x, checked: DEFAULT_WEBHOOK_EVENTS.includes(x) }));
+  const all = el('input', { type: 'checkbox', id: 'wh-ev-all', value: '*' });
+  const syncBoxes = () => { for (const b of boxes) b.disabled = all.checked; };
+  all.addEventListener('change', syncBoxes);
+  const secret = el('input', { type: 'password', id: 'wh-secret', autocomplete: 'new-password', placeholder: 'optional: signs deliveries (X-Scomo-Signature-256)' });
+  const err = el('p', { class: 'error', id: 'wh-error' });
+  const submit = el('button', { class: 'primary', type: 'submit', id: 'wh-create' }, 'Add webhook');
+  let selected = '';
+  let shownList = '';
+  let shownDeliveries = '';
+
+  const form = el('form', {
+    class: 'grid',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      err.textContent = '';
+      // Nothing checked is sent as it is: the server's 400 says what it accepts.
+      const body = { url: url.value.trim(), events: all.checked ? ['*'] : boxes.filter((b) => b.checked).map((b) => b.value) };
+      if (secret.value) body.secret = secret.value;
+      secret.value = '';
+      submit.disabled = true;
+      try {
+        const r = await api('POST', '/api/webhooks', body);
+        toast('Webhook added: ' + r.webhookId);
+        form.reset();
+        syncBoxes();
+        await tick();
+      } catch (e) {
+        if (!(e instanceof AuthError)) err.textContent = e.message;
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  },
+  el('label', { for: 'wh-url' }, 'URL'), url,
+  el('label', {}, 'Events'), el('div', {},
+    el('span', { class: 'checks' },
+      boxes.map((b) => el('label', { class: 'check' }, b, ' ', b.value)),
+      el('label', { class: 'check' }, all, ' every change')),
+    el('div', { class: 'hint' }, 'Job states pushed to the URL; every change includes queued, notified and in-session.')),
+  el('label', { for: 'wh-secret' }, 'Secret'), el('div', {}, secret, el('div', { class: 'hint' }, 'Kept by the server, never shown again.')),
+  el('span', {}), el('div', {}, submit, err));
+
+  main.append(el('h1', {}, 'Webhooks'),
+    el('div', { class: 'panel' }, el('h2', {}, 'Webhooks'), list),
+    deliveriesPanel,
+    el('div', { class: 'panel' }, el('h2', {}, 'Add a webhook'), form));
+
+  const remove = (w) => async () => {
+    if (!confirm(`Remove webhook ${w.webhookId} (${w.url})? Deliveries not yet sent are dropped.`)) return;
+    try {
+      await api('DELETE', '/api/webhooks/' + enc(w.webhookId));
+      toast('Webhook removed');
+    } catch (e) {
+      toast(e.message, true);
+    }
+    await tick().catch((e) => toast(e.message, true));
+  };
+  const show = (w) => () => {
+    selected = selected === w.webhookId ? '' : w.webhookId;
+    shownList = '';
+    shownDeliveries = '';
+    tick().catch((e) => toast(e.message, true));
+  };
+
+  // Redrawn only when the data changed, so a button is not swapped out under the pointer.
+  const tick = async () => {
+    let r;
+    try { r = await api('GET', '/api/webhooks'); } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) { list.replaceChildren(el('p', { class: 'muted' }, 'This server has no webhook API (/api/webhooks).')); stop(); return; }
+      throw e;
+    }
+    const ws = r.webhooks || [];
+    if (selected && !ws.some((w) => w.webhookId === selected)) selected = '';
+    const key = JSON.stringify([selected, ws]);
+    if (key !== shownList) {
+      shownList = key;
+      list.replaceChildren(table(['Webhook', 'URL', 'Events', 'Signed', 'Created', ''], ws.map((w) => el('tr', { dataset: { webhook: w.webhookId }, class: w.webhookId === selected ? 'selected' : false },
+        el('td', { class: 'mono' }, w.webhookId),
+        el('td', { class: 'mono wrap' }, w.url),
+        el('td', { 'data-events': '' }, eventsText(w.events)),
+        el('td', { 'data-signed': w.signed ? 'yes' : 'no' }, w.signed ? badge('signed') : el('span', { class: 'muted' }, 'unsigned')),
+        el('td', { title: when(w.createdAt) }, ago(w.createdAt)),
+        el('td', { class: 'right' }, el('span', { class: 'actions' },
+          el('button', { type: 'button', 'data-action': 'deliveries', onclick: show(w) }, w.webhookId === selected ? 'Hide deliveries' : 'Deliveries'),
+          el('button', { type: 'button', class: 'danger', 'data-action': 'remove', onclick: remove(w) }, 'Remove'))))), 'No webhooks yet.'));
+    }
+    deliveriesPanel.hidden = !selected;
+    if (!selected) return;
+    const d = await api('GET', '/api/webhooks/' + enc(selected));
+    const dk = JSON.stringify(d);
+    if (dk === shownDeliveries) return;
+    shownDeliveries = dk;
+    deliveriesTitle.replaceChildren('Deliveries of ', el('span', { class: 'mono' }, d.webhookId), ' ', el('span', { class: 'muted' }, '(last 50)'));
+    deliveries.replaceChildren(table(['Event', 'Job', 'State', 'Attempts', 'Last status', 'Last error', 'Delivered / next'], (d.deliveries || []).map((x) => el('tr', { dataset: { delivery: x.deliveryId } },
+      el('td', {}, x.event), el('td', { class: 'mono' }, x.jobId), el('td', {}, badge(x.state)), el('td', {}, String(x.attempts)),
+      el('td', {}, x.lastStatus != null ? String(x.lastStatus) : '—'),
+      el('td', { title: x.lastError || '' }, x.lastError ? el('span', { class: 'muted' }, x.lastError.length > 60 ? x.lastError.slice(0, 59) + '…' : x.lastError) : ''),
+      x.deliveredAt ? el('td', { title: when(x.deliveredAt) }, 'delivered ' + ago(x.deliveredAt))
+        : x.nextAt ? el('td', {}, 'next try ' + when(x.nextAt)) : el('td', { class: 'muted' }, '—'))), 'No deliveries yet: they appear when a job this webhook listens to changes state.'));
+  };
+  let stop = () => {};
   stop = poll(tick, 1000);
   return () => stop();
 }
