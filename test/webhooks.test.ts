@@ -239,6 +239,38 @@ test('a delivery still pending when the server stops is sent after the restart',
   }
 });
 
+test('a job change saved while its event could not be written (a crash in between) is delivered after the restart; a webhook registered later gets nothing', async (t) => {
+  let e = await env();
+  const dir = e.dir;
+  const rx = await receiver();
+  try {
+    const id = await addHook(e, { url: rx.url, secret: SECRET });
+    // What a crash between saving the job and writing its outbox row leaves: the job succeeded, no delivery.
+    await e.srv.webhooks.dispatcher.close();
+    const jobId = await runJob(e);
+    t.deepEqual((await hook(e, id)).deliveries, []);
+    await e.srv.close(); // keep the data directory
+    e = await env({}, dir);
+    await until(async () => rx.hits.length >= 1, 'the caught-up delivery');
+    t.is(rx.hits.length, 1);
+    const h = rx.hits[0];
+    t.is(h.json.event, 'job.succeeded');
+    t.is(h.json.job.jobId, jobId);
+    t.is(h.json.job.state, 'succeeded');
+    t.is(h.headers['x-scomo-signature-256'], sign(h.body));
+    const late = await addHook(e, { url: rx.url, events: ['*'] });
+    await e.srv.close();
+    e = await env({}, dir);
+    await e.srv.webhooks.dispatcher.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    t.deepEqual((await hook(e, late)).deliveries, [], 'changes from before it existed are not sent to it');
+    t.is(rx.hits.length, 1, 'and the first webhook\'s delivery is not sent again');
+  } finally {
+    await e.close();
+    await rx.close();
+  }
+});
+
 test('DELETE drops the webhook and its pending deliveries; later job changes write none for it', async (t) => {
   const e = await env({ webhookBackoffMs: 3_600_000, webhookMaxBackoffMs: 3_600_000 });
   const rx = await receiver(() => 500);

@@ -161,7 +161,7 @@ export const STORAGE_OPS = [
 
 /** The JobStore interface's calls (also the package metadata store). */
 export const JOB_STORE_OPS = [
-  'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'takeOrphans', 'expiredJobs', 'updateJobIf',
+  'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'jobsUpdatedSince', 'takeOrphans', 'expiredJobs', 'updateJobIf',
   'getRoot', 'setRoot', 'getInventory', 'setInventory', 'getKv', 'setKv', 'get', 'put', 'list', 'delete',
 ] as const satisfies readonly (keyof JobStore)[];
 

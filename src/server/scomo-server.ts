@@ -60,6 +60,9 @@ export interface RunningScomoServer extends RunningServer {
   webhooks: { store: WebhookStore; dispatcher: WebhookDispatcher };
 }
 
+/** Most recently changed jobs the webhook catch-up looks at when the server starts. */
+const CATCH_UP_JOBS = 100_000;
+
 export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<RunningScomoServer> {
   const dataDir = opts.dataDir ?? '.scomo-data';
   if (opts.jobTimeoutS !== undefined) {
@@ -150,6 +153,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   const webhookStore: WebhookStore = pgStorage ? await PgWebhookStore.open(pgStorage) : new SqliteWebhookStore(dataDir);
   const dispatcher = new WebhookDispatcher({
     store: webhookStore, jobs, log, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
+    recentJobs: async (since) => store.jobsUpdatedSince(since, CATCH_UP_JOBS),
     ...(opts.webhookPollMs !== undefined ? { pollMs: opts.webhookPollMs } : {}),
     ...(opts.webhookBackoffMs !== undefined ? { backoffMs: opts.webhookBackoffMs } : {}),
     ...(opts.webhookMaxBackoffMs !== undefined ? { maxBackoffMs: opts.webhookMaxBackoffMs } : {}),

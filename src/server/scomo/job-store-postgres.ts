@@ -173,6 +173,10 @@ export class PgJobStore implements JobStore {
       : await this.q('SELECT data FROM scomo_jobs ORDER BY created_at DESC, job_id COLLATE "C" DESC LIMIT $1', [limit]));
   }
 
+  async jobsUpdatedSince(since: number, limit: number): Promise<Job[]> {
+    return this.jobs(await this.q('SELECT data FROM scomo_jobs WHERE updated_at >= $1 ORDER BY updated_at DESC, job_id COLLATE "C" DESC LIMIT $2', [since, limit]));
+  }
+
   async takeOrphans(): Promise<Job[]> {
     const c = this.ownerClient;
     if (!c || this.closed) return [];

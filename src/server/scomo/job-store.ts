@@ -70,6 +70,8 @@ export interface JobStore extends PackageMetaStore {
   /** Jobs not yet succeeded/failed, oldest first. */
   activeJobs(): Awaitable<Job[]>;
   listJobs(deviceId?: string, limit?: number): Awaitable<Job[]>;
+  /** Jobs saved at or after `since` (ms), newest change first, at most `limit`. */
+  jobsUpdatedSince(since: number, limit: number): Awaitable<Job[]>;
   /**
    * Unfinished jobs this process should now run: all of them for a store of one process (at
    * start); on a shared store those whose owning process is gone, now owned by this one.
@@ -172,6 +174,11 @@ export class SqliteJobStore implements JobStore {
       ? this.db.prepare('SELECT data FROM scomo_jobs WHERE device_id = ? ORDER BY created_at DESC, job_id DESC LIMIT ?').all(deviceId, limit)
       : this.db.prepare('SELECT data FROM scomo_jobs ORDER BY created_at DESC, job_id DESC LIMIT ?').all(limit)) as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  jobsUpdatedSince(since: number, limit: number): Job[] {
+    return (this.db.prepare('SELECT data FROM scomo_jobs WHERE updated_at >= ? ORDER BY updated_at DESC, job_id DESC LIMIT ?').all(since, limit) as { data: string }[])
+      .map((r) => JSON.parse(r.data) as Job);
   }
 
   private device(deviceId: string): { root: string | null; inventory: string | null } | undefined {

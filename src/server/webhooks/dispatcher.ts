@@ -39,6 +39,13 @@ export interface DispatcherOptions {
   keepMs?: number;
   /** Told after every attempt that counts (metrics). */
   onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
+  /**
+   * Jobs changed since a time, for the catch-up at start: a state change whose outbox write a
+   * crash prevented (the job was saved, the event not yet written) is written then.
+   */
+  recentJobs?: (since: number) => Promise<Job[]>;
+  /** How far back the catch-up looks (ms); default 24 h, well inside `keepMs`, so nothing pruned is sent again. */
+  catchUpMs?: number;
 }
 
 /** Response bytes kept for `lastError`; the rest is read and dropped, and past DRAIN_LIMIT the connection is closed. */
@@ -98,6 +105,37 @@ export class WebhookDispatcher {
     this.pruneTimer.unref();
     prune();
     this.pump();
+    if (this.o.recentJobs) {
+      this.writes = this.writes.then(() => this.catchUp()).catch((e: unknown) => {
+        if (!this.closed) this.log('webhooks: catching up on missed job events failed: ' + String(e));
+      });
+    }
+  }
+
+  /**
+   * Writes the deliveries of recent state changes the outbox lacks (the unique key skips the
+   * ones it has). Such a delivery carries the job as it is now, with the state and time of the
+   * change in `event` and `at`.
+   */
+  private async catchUp(): Promise<void> {
+    const since = Date.now() - (this.o.catchUpMs ?? 24 * 3600_000);
+    let n = 0;
+    for (const j of await this.o.recentJobs!(since)) {
+      if (this.closed) return;
+      const view = jobView(j);
+      const done = new Set<string>();
+      for (const h of j.history) {
+        if (h.at < since || done.has(h.state)) continue;
+        done.add(h.state);
+        const state = h.state;
+        const body = (deliveryId: string): string => JSON.stringify({ event: 'job.' + state, deliveryId, at: new Date(h.at).toISOString(), job: view });
+        n += await this.o.store.enqueue({ jobId: j.jobId, state, body, at: Date.now(), changedAt: h.at });
+      }
+    }
+    if (n) {
+      this.log(`webhooks: wrote ${n} delivery(ies) for job changes made while no event could be written`);
+      this.pump();
+    }
   }
 
   /** Stops sending; requests in flight are abandoned (not counted) and their claims given back. */

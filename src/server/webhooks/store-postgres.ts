@@ -85,7 +85,8 @@ export class PgWebhookStore implements WebhookStore {
   }
 
   async enqueue(d: NewDelivery): Promise<number> {
-    const hooks = await this.q(`SELECT webhook_id FROM webhooks WHERE events LIKE $1 OR events = ',*,'`, [`%,${d.state},%`]);
+    const hooks = await this.q(`SELECT webhook_id FROM webhooks WHERE (events LIKE $1 OR events = ',*,') AND created_at <= $2`,
+      [`%,${d.state},%`, d.changedAt ?? Number.MAX_SAFE_INTEGER]);
     let n = 0;
     for (const h of hooks) {
       const id = newDeliveryId();

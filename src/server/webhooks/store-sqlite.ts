@@ -104,7 +104,8 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   async enqueue(d: NewDelivery): Promise<number> {
-    const hooks = this.db.prepare(`SELECT webhook_id FROM webhooks WHERE events LIKE ? OR events = ',*,'`).all(`%,${d.state},%`) as Row[];
+    const hooks = this.db.prepare(`SELECT webhook_id FROM webhooks WHERE (events LIKE ? OR events = ',*,') AND created_at <= ?`)
+      .all(`%,${d.state},%`, d.changedAt ?? Number.MAX_SAFE_INTEGER) as Row[];
     if (!hooks.length) return 0;
     const ins = this.db.prepare(`INSERT INTO webhook_deliveries (delivery_id, webhook_id, job_id, state, event, body, status, next_at, created_at)
       SELECT ?, ?, ?, ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = ?)

@@ -61,6 +61,8 @@ export interface NewDelivery {
   /** Builds the body once the delivery id is known. */
   body: (deliveryId: string) => string;
   at: number;
+  /** When the job entered the state, for a catch-up write: webhooks registered after it get nothing. */
+  changedAt?: number;
 }
 
 /** Result of one attempt: `ok` ends the delivery; otherwise it is retried at `nextAt` or, when null, failed for good. */
