@@ -6,20 +6,10 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import './webhooks.test.js';
-import { startPostgres, TestPostgres } from './helpers/postgres.js';
-import { dbBackend, closeAllEnvs } from './helpers/scomo-e2e.js';
+import { serverSuitesOnPostgres } from './helpers/pg-backend.js';
 import { startCluster } from './helpers/pg-cluster.js';
 
-const pgStarted: Promise<TestPostgres> = startPostgres();
-pgStarted.catch(() => {});
-const byDir = new Map<string, Promise<string>>();
-dbBackend.database = (dir) => {
-  let p = byDir.get(dir);
-  if (!p) { p = pgStarted.then((pg) => pg.createDatabase()); byDir.set(dir, p); }
-  return p;
-};
-
-test.after.always(async () => { await closeAllEnvs(); await (await pgStarted).stop(); });
+const pgStarted = serverSuitesOnPostgres();
 
 interface Hit { deliveryId: string; event: string; jobId: string; status: number }
 
