@@ -6,6 +6,7 @@ import './scomo-server-e2e.test.js';
 import './api-scomo.test.js';
 import './scomo-job-timeout.test.js';
 import './package-delete.test.js';
+import './job-list.test.js';
 import { serverSuitesOnPostgres } from './helpers/pg-backend.js';
 
 serverSuitesOnPostgres();

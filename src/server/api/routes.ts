@@ -6,7 +6,7 @@ import type { Route } from '../http.js';
 import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
 import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { ScomoJobs, JobInput } from '../scomo/engine.js';
-import { inventoryView, jobView, parseTimeoutS } from '../scomo/types.js';
+import { JOB_STATES, inventoryView, jobView, parseTimeoutS } from '../scomo/types.js';
 import type { Storage } from '../storage/types.js';
 
 export interface ApiOptions {
@@ -39,7 +39,7 @@ export function createApiRoutes(o: ApiOptions): Route {
       if (segs.length === 1) {
         if (m === 'GET') {
           const dev = url.searchParams.get('deviceId') ?? undefined;
-          sendJson(res, 200, { jobs: (await o.jobs.listJobs(dev, limitOf(url))).map(jobView) });
+          sendJson(res, 200, { jobs: (await o.jobs.listJobs(dev, limitOf(url), statesOf(url))).map(jobView) });
           return;
         }
         if (m !== 'POST') methodNotAllowed('GET, POST');
@@ -105,7 +105,7 @@ export function createApiRoutes(o: ApiOptions): Route {
       if (segs.length === 3 && segs[2] === 'jobs') {
         if (m === 'GET') {
           await known();
-          sendJson(res, 200, { jobs: (await o.jobs.listJobs(deviceId, limitOf(url))).map(jobView) });
+          sendJson(res, 200, { jobs: (await o.jobs.listJobs(deviceId, limitOf(url), statesOf(url))).map(jobView) });
           return;
         }
         if (m !== 'POST') methodNotAllowed('GET, POST');
@@ -161,6 +161,15 @@ export function createApiRoutes(o: ApiOptions): Route {
     }
     return true;
   };
+}
+
+/** `?state=failed` or `?state=queued,notified`: only jobs in those states. */
+function statesOf(url: URL): string[] | undefined {
+  const v = url.searchParams.getAll('state');
+  if (!v.length) return undefined;
+  const states = v.join(',').split(',');
+  for (const s of states) if (!(JOB_STATES as readonly string[]).includes(s)) throw new HttpError(400, `"state" must be one or more of ${JOB_STATES.join(', ')} (comma-separated)`);
+  return [...new Set(states)];
 }
 
 function limitOf(url: URL): number {

@@ -7,7 +7,7 @@ const OPS = ['Download', 'DownloadInstall', 'DownloadInstallInactive', 'Install'
 const USAGE = `usage: scomo job create <deviceId>... --operation OP [--pkg ID] [--component ID] [--delivery alternate|dm] [--timeout S]
        scomo job show <jobId>
        scomo job wait <jobId> [--timeout S]
-       scomo job list [<deviceId>]
+       scomo job list [<deviceId>] [--state failed[,succeeded...]] [--limit N] [--json]
        scomo job cancel <jobId>            (a running alternate download)
 common options: [--server URL] [--token T]   (defaults http://127.0.0.1:8080, $SCOMO_API_TOKEN)
 OP is one of ${OPS.join(', ')}.
@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<number> {
   let p: ParsedArgs;
   try {
     p = parseArgs(args, {
-      operation: 'value', pkg: 'value', component: 'value', delivery: 'value', timeout: 'value', json: 'flag',
+      operation: 'value', pkg: 'value', component: 'value', delivery: 'value', timeout: 'value', json: 'flag', state: 'value', limit: 'value',
       server: 'value', token: 'value', help: 'flag',
     }, { h: 'help', o: 'operation' });
     if (p.opts.help) { process.stdout.write(USAGE + '\n'); return 0; }
@@ -50,6 +50,8 @@ export async function run(args: string[]): Promise<number> {
       if (t !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(t)) throw new UsageError('--timeout needs a number of seconds');
     } else if (sub === 'list') {
       if (rest.length > 1) throw new UsageError('list takes at most one device id');
+      const l = optString(p, 'limit');
+      if (l !== undefined && !/^[1-9][0-9]{0,3}$/.test(l)) throw new UsageError('--limit needs a number 1..9999');
     } else {
       throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'missing subcommand (create, show, wait, list or cancel)');
     }
@@ -72,7 +74,10 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'list') {
-      const path = rest.length ? `/api/devices/${encodeURIComponent(rest[0])}/jobs` : '/api/jobs';
+      const q = new URLSearchParams();
+      if (optString(p, 'state')) q.set('state', optString(p, 'state')!);
+      if (optString(p, 'limit')) q.set('limit', optString(p, 'limit')!);
+      const path = (rest.length ? `/api/devices/${encodeURIComponent(rest[0])}/jobs` : '/api/jobs') + (q.size ? '?' + q.toString() : '');
       const r = await api.request<{ jobs: JobView[] }>('GET', path);
       if (p.opts.json) { process.stdout.write(JSON.stringify(r.jobs, null, 2) + '\n'); return 0; }
       for (const j of r.jobs) {

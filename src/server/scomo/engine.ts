@@ -183,8 +183,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     return this.o.jobs.getJob(jobId);
   }
 
-  async listJobs(deviceId?: string, limit?: number): Promise<Job[]> {
-    return this.o.jobs.listJobs(deviceId, limit);
+  async listJobs(deviceId?: string, limit?: number, states?: readonly string[]): Promise<Job[]> {
+    return this.o.jobs.listJobs(deviceId, limit, states);
   }
 
   // ---- creating jobs ----

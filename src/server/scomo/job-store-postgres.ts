@@ -167,10 +167,13 @@ export class PgJobStore implements JobStore {
     return out;
   }
 
-  async listJobs(deviceId?: string, limit = 100): Promise<Job[]> {
-    return this.jobs(deviceId
-      ? await this.q('SELECT data FROM scomo_jobs WHERE device_id = $1 ORDER BY created_at DESC, job_id COLLATE "C" DESC LIMIT $2', [deviceId, limit])
-      : await this.q('SELECT data FROM scomo_jobs ORDER BY created_at DESC, job_id COLLATE "C" DESC LIMIT $1', [limit]));
+  async listJobs(deviceId?: string, limit = 100, states?: readonly string[]): Promise<Job[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (deviceId) { args.push(deviceId); where.push(`device_id = $${args.length}`); }
+    if (states) { args.push([...states]); where.push(`state = ANY($${args.length}::text[])`); }
+    args.push(limit);
+    return this.jobs(await this.q(`SELECT data FROM scomo_jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, job_id COLLATE "C" DESC LIMIT $${args.length}`, args));
   }
 
   async jobsUpdatedSince(since: number, limit: number): Promise<Job[]> {

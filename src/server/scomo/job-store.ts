@@ -69,7 +69,8 @@ export interface JobStore extends PackageMetaStore {
   findByCorrelator(deviceId: string, correlator: string): Awaitable<Job | undefined>;
   /** Jobs not yet succeeded/failed, oldest first. */
   activeJobs(): Awaitable<Job[]>;
-  listJobs(deviceId?: string, limit?: number): Awaitable<Job[]>;
+  /** Newest first; `states`: only jobs in one of these states. */
+  listJobs(deviceId?: string, limit?: number, states?: readonly string[]): Awaitable<Job[]>;
   /** Jobs saved at or after `since` (ms), newest change first, at most `limit`. */
   jobsUpdatedSince(since: number, limit: number): Awaitable<Job[]>;
   /**
@@ -169,10 +170,13 @@ export class SqliteJobStore implements JobStore {
     return true;
   }
 
-  listJobs(deviceId?: string, limit = 100): Job[] {
-    const rows = (deviceId
-      ? this.db.prepare('SELECT data FROM scomo_jobs WHERE device_id = ? ORDER BY created_at DESC, job_id DESC LIMIT ?').all(deviceId, limit)
-      : this.db.prepare('SELECT data FROM scomo_jobs ORDER BY created_at DESC, job_id DESC LIMIT ?').all(limit)) as { data: string }[];
+  listJobs(deviceId?: string, limit = 100, states?: readonly string[]): Job[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (deviceId) { where.push('device_id = ?'); args.push(deviceId); }
+    if (states) { where.push(`state IN (${states.map(() => '?').join(', ') || 'NULL'})`); args.push(...states); }
+    const rows = this.db.prepare(`SELECT data FROM scomo_jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, job_id DESC LIMIT ?`)
+      .all(...args, limit) as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Job);
   }
 
