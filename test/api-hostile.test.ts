@@ -241,6 +241,7 @@ test.serial('ids with traversal, NUL, unicode, bad escapes or huge length: 4xx J
     ['POST', (id) => `/api/jobs/${id}/cancel`],
     ['GET', (id) => `/api/devices/${id}`],
     ['PUT', (id) => `/api/devices/${id}`, { tags: ['a'] }],
+    ['DELETE', (id) => `/api/devices/${id}`],
     ['GET', (id) => `/api/devices/${id}/inventory`],
     ['GET', (id) => `/api/devices/${id}/jobs`],
     ['POST', (id) => `/api/devices/${id}/jobs`, { operation: 'Download', pkgId }],
@@ -427,7 +428,7 @@ function allowedMethods(p: string): string[] {
   if (p === '/api/jobs' || p === '/api/packages' || p === '/api/campaigns' || p === '/api/webhooks') return ['GET', 'POST'];
   if (/^\/api\/webhooks\/[^/]+$/.test(p)) return ['GET', 'DELETE'];
   if (p === '/api/devices') return ['GET', 'POST'];
-  if (/\/api\/devices\/[^/]+$/.test(p)) return ['GET', 'PUT'];
+  if (/\/api\/devices\/[^/]+$/.test(p)) return ['GET', 'PUT', 'DELETE']; // DELETE: test/device-delete.test.ts
   if (/\/jobs$/.test(p)) return ['GET', 'POST'];
   if (/\/(cancel|notify|pause)$/.test(p)) return ['POST'];
   if (/\/signature$/.test(p)) return ['PUT', 'DELETE'];

@@ -7,6 +7,7 @@ import './api-scomo.test.js';
 import './scomo-job-timeout.test.js';
 import './package-delete.test.js';
 import './job-list.test.js';
+import './device-delete.test.js';
 import { serverSuitesOnPostgres } from './helpers/pg-backend.js';
 
 serverSuitesOnPostgres();

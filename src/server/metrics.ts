@@ -152,7 +152,7 @@ export interface ServerMetrics {
 
 /** The Storage interface's calls (helpers inside an implementation are not timed on their own). */
 export const STORAGE_OPS = [
-  'getAccount', 'findAccountByUser', 'putAccount', 'updateAccount', 'listAccounts',
+  'getAccount', 'findAccountByUser', 'putAccount', 'updateAccount', 'listAccounts', 'deleteAccount',
   'getSession', 'findSession', 'putSession', 'deleteSession', 'openSessions', 'staleSessions',
   'appendChunk', 'readChunks', 'clearChunks',
   'enqueue', 'getEntry', 'queuedEntries', 'entriesByTag', 'setEntryState', 'withdrawEntry', 'sentEntries',
@@ -162,7 +162,7 @@ export const STORAGE_OPS = [
 /** The JobStore interface's calls (also the package metadata store). */
 export const JOB_STORE_OPS = [
   'putJob', 'getJob', 'findByCorrelator', 'activeJobs', 'listJobs', 'jobsUpdatedSince', 'takeOrphans', 'expiredJobs', 'updateJobIf',
-  'getRoot', 'setRoot', 'getInventory', 'setInventory', 'getKv', 'setKv', 'get', 'put', 'list', 'delete',
+  'forgetDevice', 'getRoot', 'setRoot', 'getInventory', 'setInventory', 'getKv', 'setKv', 'get', 'put', 'list', 'delete',
 ] as const satisfies readonly (keyof JobStore)[];
 
 // `[deviceId] authentication failed: ...` — the 'log' effect of dm/session.ts as dm/server.ts prints it.

@@ -170,9 +170,9 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
     throw e;
   }
   metrics.attach({ dm: srv.dm, downloads: dl.stats, jobCounts: () => jobStateCounts(store, JOB_STATES) });
-  api = createApiRoutes({ token: apiToken, jobs, storage: srv.storage, log, ...(opts.maxRefreshWaitMs ? { maxRefreshWaitMs: opts.maxRefreshWaitMs } : {}) });
   // On PostgreSQL every process shares the campaigns; the engine's leases pick one driver per campaign.
   const campaignStore: CampaignStore = pgStorage ? await PgCampaignStore.open(pgStorage) : new SqliteCampaignStore(dataDir);
+  api = createApiRoutes({ token: apiToken, jobs, storage: srv.storage, dm: srv.dm, campaigns: campaignStore, log, ...(opts.maxRefreshWaitMs ? { maxRefreshWaitMs: opts.maxRefreshWaitMs } : {}) });
   const campaigns = new CampaignEngine({ jobs, store: campaignStore, storage: srv.storage, log });
   await campaigns.start();
   campaignApi = createCampaignRoutes({ token: apiToken, storage: srv.storage, campaigns, store: campaignStore, jobs, log });

@@ -150,7 +150,7 @@ export function createCampaignRoutes(o: CampaignApiOptions): Route {
     const m = req.method ?? 'GET';
     const mine = segs[0] === 'campaigns'
       || (segs[0] === 'devices' && segs.length === 1 && m === 'POST')
-      || (segs[0] === 'devices' && segs.length === 2);
+      || (segs[0] === 'devices' && segs.length === 2 && m !== 'DELETE'); // DELETE: the SCOMO API's (routes.ts)
     if (!mine) return false;
     if (!requireBearer(req, res, o.token)) { req.resume(); return true; }
     try {

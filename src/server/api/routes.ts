@@ -7,12 +7,19 @@ import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.j
 import { requireBearer, sendJson } from '../repo/api-packages.js';
 import type { ScomoJobs, JobInput } from '../scomo/engine.js';
 import { JOB_STATES, inventoryView, jobView, parseTimeoutS } from '../scomo/types.js';
+import type { Job } from '../scomo/types.js';
 import type { Storage } from '../storage/types.js';
+import type { DmServer } from '../dm/server.js';
+import type { CampaignStore } from '../campaigns/types.js';
 
 export interface ApiOptions {
   token: string;
   jobs: ScomoJobs;
   storage: Storage;
+  /** For DELETE /api/devices/{id}: withdraws the device's queued commands (their waiters resolve). */
+  dm: DmServer;
+  /** For DELETE /api/devices/{id}: campaign targets that block it, and the device's tags. */
+  campaigns: CampaignStore;
   /** Longest `?refresh=1` wait for an inventory (ms). Default 30 s. */
   maxRefreshWaitMs?: number;
   log?: (line: string) => void;
@@ -21,6 +28,11 @@ export interface ApiOptions {
 const MAX_JSON = 64 * 1024;
 const readJson = (req: IncomingMessage): Promise<Record<string, unknown>> => readJsonBody(req, MAX_JSON, true);
 const MAX_DEVICES_PER_REQUEST = 1000;
+/** The `error` of a job failed by DELETE /api/devices/{id}?force=1. */
+export const DECOMMISSIONED = 'device decommissioned';
+const UNFINISHED = JOB_STATES.filter((s) => s !== 'succeeded' && s !== 'failed');
+/** More unfinished jobs than one device ever has; a decommission looks at all of them. */
+const ALL_JOBS = 9999;
 
 
 function methodNotAllowed(allow: string): never {
@@ -99,6 +111,15 @@ export function createApiRoutes(o: ApiOptions): Route {
         return;
       }
       const deviceId = decodeSeg(segs[1]);
+      if (segs.length === 2) {
+        // GET/PUT /api/devices/{id} are the campaign API's (tags); DELETE reaches this route.
+        if (m !== 'DELETE') methodNotAllowed('GET, PUT, DELETE');
+        req.resume();
+        await removeDevice(deviceId, /^(1|true|yes)$/i.test(url.searchParams.get('force') ?? ''));
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       const known = async (): Promise<void> => {
         if (!(await o.storage.getAccount(deviceId))) throw new HttpError(404, `unknown device ${deviceId}`);
       };
@@ -141,6 +162,50 @@ export function createApiRoutes(o: ApiOptions): Route {
       }
     }
     throw new HttpError(404, `no API endpoint ${m} ${url.pathname}`);
+  };
+
+  /**
+   * Decommissions a device (docs/api.md "DELETE /api/devices/{deviceId}"): refused (409) while a
+   * job or a campaign still has work for it, unless `force`, which fails its unfinished jobs first
+   * through the job engine (queued commands withdrawn, then the flip). Then the account and its
+   * sessions go (a later DM session is refused as from an unknown device), its queued commands
+   * are withdrawn, and its tags and cached SCOMO root/inventory are forgotten. Its jobs stay.
+   */
+  const removeDevice = async (deviceId: string, force: boolean): Promise<void> => {
+    if (!(await o.storage.getAccount(deviceId))) throw new HttpError(404, `unknown device ${deviceId}`);
+    const unfinished = async (): Promise<Job[]> => (await o.jobs.listJobs(deviceId, ALL_JOBS, UNFINISHED)).reverse();
+    const targets = await o.campaigns.unfinishedTargetsOf(deviceId);
+    let jobs = await unfinished();
+    if (!force) {
+      const j = jobs[0];
+      if (j) throw new HttpError(409, `device ${deviceId} has an unfinished job ${j.jobId} (${j.operation}, ${j.state})${jobs.length > 1 ? ` and ${jobs.length - 1} more` : ''}; wait for it, or add ?force=1 to fail it`);
+      const t = targets[0];
+      if (t) throw new HttpError(409, `device ${deviceId} is a target of campaign ${t.campaignId} (${t.campaignState}), not finished for it (${t.target.state}); cancel the campaign, wait, or add ?force=1`);
+    } else {
+      // A window campaign waiting to install on it would keep refreshing the inventory of a
+      // device that never comes back; a pending target just fails when its wave starts.
+      const t = targets.find((x) => x.target.state === 'downloaded');
+      if (t) throw new HttpError(409, `device ${deviceId} waits in campaign ${t.campaignId} (${t.campaignState}) for its maintenance window to install; cancel the campaign first`);
+      for (let round = 0; jobs.length && round < 3; round++) {
+        if (round) await new Promise((r) => setTimeout(r, 50)); // a runner was queueing its commands
+        for (const j of jobs) await o.jobs.failJob(j.jobId, DECOMMISSIONED);
+        jobs = await unfinished();
+      }
+      const j = jobs[0];
+      if (j) throw new HttpError(409, `job ${j.jobId} of device ${deviceId} could not be failed (${j.state}); try again`);
+    }
+    if (!(await o.storage.deleteAccount(deviceId))) throw new HttpError(404, `unknown device ${deviceId}`);
+    // A job created between the checks and the deletion has no device any more.
+    for (const j of await unfinished()) await o.jobs.failJob(j.jobId, DECOMMISSIONED);
+    // Discovery, inventory and cancel commands nobody will take now; withdrawing resolves their waiters.
+    for (let round = 0; round < 100; round++) {
+      const queued = await o.storage.queuedEntries(deviceId, 1000);
+      for (const e of queued) await o.dm.cancelEntry(e.id);
+      if (queued.length < 1000) break;
+    }
+    await o.campaigns.setTags(deviceId, []);
+    await o.jobs.store.forgetDevice(deviceId);
+    log(`[${deviceId}] device removed over the API${force ? ' (forced)' : ''}`);
   };
 
   return async (req, res, url) => {

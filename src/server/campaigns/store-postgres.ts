@@ -2,7 +2,8 @@
 // same contract as store-sqlite.ts. Tables are created by a numbered migration recorded in
 // schema_migrations. Text ordering uses COLLATE "C" so lists come back in the byte order SQLite uses.
 import type pg from 'pg';
-import type { Campaign, CampaignStore, CampaignTarget } from './types.js';
+import type { Campaign, CampaignState, CampaignStore, CampaignTarget } from './types.js';
+import { TARGET_DONE } from './types.js';
 import { pgTransaction, type PgStorage } from '../storage/postgres.js';
 import type { Migration } from '../storage/sqlite.js';
 
@@ -110,6 +111,14 @@ export class PgCampaignStore implements CampaignStore {
 
   async getTags(deviceId: string): Promise<string[]> {
     return (await this.q('SELECT tag FROM device_tags WHERE device_id = $1 ORDER BY tag COLLATE "C"', [deviceId])).map((r) => r.tag as string);
+  }
+
+  async unfinishedTargetsOf(deviceId: string): Promise<{ campaignId: string; campaignState: CampaignState; target: CampaignTarget }[]> {
+    const rows = await this.q(`SELECT c.campaign_id AS id, c.state AS state, t.data AS data FROM campaigns c
+      JOIN campaign_targets t ON t.campaign_id = c.campaign_id AND t.device_id = $1
+      WHERE c.state IN ('running', 'paused') ORDER BY c.created_at, c.campaign_id COLLATE "C"`, [deviceId]);
+    return rows.map((r) => ({ campaignId: r.id as string, campaignState: r.state as CampaignState, target: JSON.parse(r.data as string) as CampaignTarget }))
+      .filter((x) => !TARGET_DONE.includes(x.target.state));
   }
 
   async devicesWithAnyTag(tags: string[]): Promise<string[]> {

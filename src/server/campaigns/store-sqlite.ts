@@ -4,7 +4,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Campaign, CampaignStore, CampaignTarget } from './types.js';
+import type { Campaign, CampaignState, CampaignStore, CampaignTarget } from './types.js';
+import { TARGET_DONE } from './types.js';
 
 export const CAMPAIGNS_DB_FILE = 'scomo-campaigns.db';
 
@@ -82,6 +83,15 @@ export class SqliteCampaignStore implements CampaignStore {
 
   async getTags(deviceId: string): Promise<string[]> {
     return (this.db.prepare('SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag').all(deviceId) as { tag: string }[]).map((r) => r.tag);
+  }
+
+  async unfinishedTargetsOf(deviceId: string): Promise<{ campaignId: string; campaignState: CampaignState; target: CampaignTarget }[]> {
+    // Looked up per active campaign through the (campaign_id, device_id) key.
+    const rows = this.db.prepare(`SELECT c.campaign_id AS id, c.state AS state, t.data AS data FROM campaigns c
+      JOIN campaign_targets t ON t.campaign_id = c.campaign_id AND t.device_id = ?
+      WHERE c.state IN ('running', 'paused') ORDER BY c.created_at, c.campaign_id`).all(deviceId) as { id: string; state: CampaignState; data: string }[];
+    return rows.map((r) => ({ campaignId: r.id, campaignState: r.state, target: JSON.parse(r.data) as CampaignTarget }))
+      .filter((x) => !TARGET_DONE.includes(x.target.state));
   }
 
   async devicesWithAnyTag(tags: string[]): Promise<string[]> {

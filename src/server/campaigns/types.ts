@@ -19,6 +19,9 @@ export interface MaintenanceWindow {
  */
 export type TargetState = 'pending' | JobState | 'downloaded' | 'cancelled';
 
+/** Target states that are an end: the campaign does nothing more for that device. */
+export const TARGET_DONE: readonly TargetState[] = ['succeeded', 'failed', 'cancelled'];
+
 export interface CampaignTarget {
   deviceId: string;
   /** 0-based wave index. */
@@ -83,6 +86,11 @@ export interface CampaignStore {
   /** Replaces the device's tags. */
   setTags(deviceId: string, tags: string[]): Promise<void>;
   getTags(deviceId: string): Promise<string[]>;
+  /**
+   * The device's targets not finished (state other than succeeded, failed, cancelled) in running
+   * or paused campaigns, with their campaign's state: what keeps the device from being removed.
+   */
+  unfinishedTargetsOf(deviceId: string): Promise<{ campaignId: string; campaignState: CampaignState; target: CampaignTarget }[]>;
   /** Devices carrying at least one of `tags`, sorted. */
   devicesWithAnyTag(tags: string[]): Promise<string[]>;
   close(): Promise<void>;

@@ -92,6 +92,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   private readonly running = new Set<string>();
   /** Jobs between their last check before queueing and saving the entry id: the sweep waits for them. */
   private readonly queueing = new Set<string>();
+  /** Jobs failJob is failing: their withdrawn entry (status 514) is not the device's refusal. */
+  private readonly failing = new Set<string>();
   private readonly rootWaits = new Map<string, Promise<string>>();
   private readonly invWaits = new Map<string, Promise<Inventory | undefined>>();
   /** When a job outcome last started an inventory refresh, per device. */
@@ -455,6 +457,8 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       if (isOptionalCommand(c)) continue;
       // Withdrawn by the deadline sweep, which fails the job itself with "timed out after N s".
       if (status === 514 && j.deadline !== undefined && j.deadline <= Date.now()) return;
+      // Withdrawn by failJob, which fails the job itself with its own error.
+      if (status === 514 && this.failing.has(j.jobId)) return;
       const uri = 'items' in c && c.items[0]?.target?.locURI ? c.items[0].target.locURI : '';
       if (status <= 0) {
         // The device may or may not have run it: a final alert can still settle the job.
@@ -528,49 +532,78 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
     let n = 0;
     for (const j of await this.o.jobs.expiredJobs(now, EXPIRE_BATCH)) {
       if (this.closed) break;
-      if (this.queueing.has(j.jobId)) continue; // the next sweep finds its entry id saved
-      // Commands not yet sent are withdrawn before the job reads "failed", so whoever sees the
-      // failure can rely on them never reaching the device. A queued entry means the device has
-      // not seen the operation, so no final alert can overtake the flip below.
-      let withdrawn = false;
-      let ids: number[] = [];
-      try {
-        // Without an entry id yet, the runner may have queued the commands and not saved the id:
-        // its entry carries the job id as tag.
-        ids = j.entryId !== undefined ? [j.entryId] : (await this.o.storage.entriesByTag(j.jobId)).map((x) => x.id);
-        for (const id of ids) if (await this.o.dm.cancelEntry(id)) withdrawn = true;
-      } catch (e) {
-        if (this.closed) break;
-        this.log(`[${j.deviceId}] job ${j.jobId}: withdrawing its queued commands failed: ${(e as Error).message}`);
-        continue; // the next sweep tries again
-      }
-      const at = Date.now();
-      const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => {
-        if (isTerminal(cur.state) || cur.deadline === undefined || cur.deadline > now) return undefined;
-        // Commands queued after the look-up above (a runner got there first): the next sweep withdraws them.
-        if (this.queueing.has(cur.jobId) || (cur.entryId !== undefined && !ids.includes(cur.entryId))) return undefined;
-        return {
-          ...cur, state: 'failed', resultCode: null, error: timeoutError(cur.timeoutS ?? Math.round((cur.deadline - cur.createdAt) / 1000)),
-          updatedAt: at, finishedAt: at, history: [...cur.history, { state: 'failed', at }],
-        };
-      });
-      if (!done) continue;
-      n++;
-      this.progressOf.delete(done.jobId);
-      this.log(`[${done.deviceId}] job ${done.jobId} failed: ${done.error} (was ${j.state})`);
-      if (withdrawn) this.log(`[${done.deviceId}] job ${done.jobId}: its queued commands were withdrawn`);
-      this.emit('job', done);
-      if (!withdrawn) {
-        try {
-          await this.stopDownload(done);
-        } catch (e) {
-          if (this.closed) break;
-          this.log(`[${done.deviceId}] job ${done.jobId}: stopping it on the device failed: ${(e as Error).message}`);
-        }
-      }
-      this.afterOutcome(done.deviceId);
+      const timedOut = (cur: Job): string | undefined => (cur.deadline === undefined || cur.deadline > now ? undefined
+        : timeoutError(cur.timeoutS ?? Math.round((cur.deadline - cur.createdAt) / 1000)));
+      if (await this.withdrawAndFail(j, timedOut, true)) n++;
     }
     return n;
+  }
+
+  /**
+   * Fails an unfinished job now (resultCode null, `error`) by the deadline sweep's path: its
+   * queued commands are withdrawn first, then the job flips in one conditional update. Unlike a
+   * deadline, nothing more is sent to the device afterwards (no Delete of a running download, no
+   * inventory refresh): the caller is done with the device (DELETE /api/devices/{id}).
+   * Undefined when the job is finished already, or a runner is queueing its commands right now
+   * (try again).
+   */
+  async failJob(jobId: string, error: string): Promise<Job | undefined> {
+    const j = await this.getJob(jobId);
+    if (!j || isTerminal(j.state)) return undefined;
+    this.failing.add(jobId);
+    try {
+      return await this.withdrawAndFail(j, () => error, false);
+    } finally {
+      this.failing.delete(jobId);
+    }
+  }
+
+  /**
+   * Withdraw-then-flip: commands not yet sent are withdrawn before the job reads "failed", so
+   * whoever sees the failure can rely on them never reaching the device. A queued entry means the
+   * device has not seen the operation, so no final alert can overtake the flip. The flip is a
+   * conditional update under the job's row lock, so with several processes on one store exactly
+   * one flips the job, and an outcome stored first wins. `why(cur)`: the error, or undefined when
+   * the stored job no longer qualifies. `followUp`: stop a download already sent and refresh the
+   * inventory afterwards.
+   */
+  private async withdrawAndFail(j: Job, why: (cur: Job) => string | undefined, followUp: boolean): Promise<Job | undefined> {
+    if (this.queueing.has(j.jobId)) return undefined; // a later call finds its entry id saved
+    let withdrawn = false;
+    let ids: number[] = [];
+    try {
+      // Without an entry id yet, the runner may have queued the commands and not saved the id:
+      // its entry carries the job id as tag.
+      ids = j.entryId !== undefined ? [j.entryId] : (await this.o.storage.entriesByTag(j.jobId)).map((x) => x.id);
+      for (const id of ids) if (await this.o.dm.cancelEntry(id)) withdrawn = true;
+    } catch (e) {
+      if (!this.closed) this.log(`[${j.deviceId}] job ${j.jobId}: withdrawing its queued commands failed: ${(e as Error).message}`);
+      return undefined; // the next sweep tries again
+    }
+    const at = Date.now();
+    const done = await this.o.jobs.updateJobIf(j.jobId, (cur) => {
+      const error = isTerminal(cur.state) ? undefined : why(cur);
+      if (error === undefined) return undefined;
+      // Commands queued after the look-up above (a runner got there first): the next call withdraws them.
+      if (this.queueing.has(cur.jobId) || (cur.entryId !== undefined && !ids.includes(cur.entryId))) return undefined;
+      return { ...cur, state: 'failed', resultCode: null, error, updatedAt: at, finishedAt: at, history: [...cur.history, { state: 'failed', at }] };
+    });
+    if (!done) return undefined;
+    this.progressOf.delete(done.jobId);
+    this.log(`[${done.deviceId}] job ${done.jobId} failed: ${done.error} (was ${j.state})`);
+    if (withdrawn) this.log(`[${done.deviceId}] job ${done.jobId}: its queued commands were withdrawn`);
+    this.emit('job', done);
+    if (!followUp) return done;
+    if (!withdrawn) {
+      try {
+        await this.stopDownload(done);
+      } catch (e) {
+        if (this.closed) return done;
+        this.log(`[${done.deviceId}] job ${done.jobId}: stopping it on the device failed: ${(e as Error).message}`);
+      }
+    }
+    this.afterOutcome(done.deviceId);
+    return done;
   }
 
   /**

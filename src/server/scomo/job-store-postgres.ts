@@ -226,6 +226,10 @@ export class PgJobStore implements JobStore {
     return got.got;
   }
 
+  async forgetDevice(deviceId: string): Promise<void> {
+    await this.q('DELETE FROM scomo_devices WHERE device_id = $1', [deviceId]);
+  }
+
   async getRoot(deviceId: string): Promise<string | undefined> {
     const r = await this.q('SELECT root FROM scomo_devices WHERE device_id = $1', [deviceId]);
     return (r[0]?.root as string | null | undefined) ?? undefined;

@@ -86,6 +86,8 @@ export interface JobStore extends PackageMetaStore {
    * per-process engine (e.g. campaigns) run in exactly one process. Always true for SQLite.
    */
   lead(name: string): Awaitable<boolean>;
+  /** Forgets the device's cached SCOMO root and inventory (a decommissioned device); its jobs stay. */
+  forgetDevice(deviceId: string): Awaitable<void>;
   getRoot(deviceId: string): Awaitable<string | undefined>;
   setRoot(deviceId: string, root: string): Awaitable<void>;
   getInventory(deviceId: string): Awaitable<Inventory | undefined>;
@@ -187,6 +189,10 @@ export class SqliteJobStore implements JobStore {
 
   private device(deviceId: string): { root: string | null; inventory: string | null } | undefined {
     return this.db.prepare('SELECT root, inventory FROM scomo_devices WHERE device_id = ?').get(deviceId) as { root: string | null; inventory: string | null } | undefined;
+  }
+
+  forgetDevice(deviceId: string): void {
+    this.db.prepare('DELETE FROM scomo_devices WHERE device_id = ?').run(deviceId);
   }
 
   getRoot(deviceId: string): string | undefined {

@@ -284,6 +284,14 @@ export class PgStorage implements Storage {
     return (await this.q('SELECT data FROM accounts ORDER BY device_id COLLATE "C"')).map((r) => fromJson<Account>(r.data as string));
   }
 
+  async deleteAccount(deviceId: string): Promise<boolean> {
+    // One statement, so it is one unit inside or outside an `exclusive` transaction.
+    const r = await this.q(`WITH s AS (DELETE FROM dm_sessions WHERE device_id = $1 RETURNING key),
+      c AS (DELETE FROM lo_chunks WHERE session_key IN (SELECT key FROM s))
+      DELETE FROM accounts WHERE device_id = $1 RETURNING device_id`, [deviceId]);
+    return r.length === 1;
+  }
+
   // ---- sessions ----
 
   private rowToSession(r: Row): StoredSession {

@@ -139,6 +139,14 @@ export class SqliteStorage implements Storage {
     return (this.db.prepare('SELECT data FROM accounts ORDER BY device_id').all() as Row[]).map((r) => fromJson<Account>(r.data as string));
   }
 
+  async deleteAccount(deviceId: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM lo_chunks WHERE session_key IN (SELECT key FROM dm_sessions WHERE device_id = ?)').run(deviceId);
+      this.db.prepare('DELETE FROM dm_sessions WHERE device_id = ?').run(deviceId);
+      return this.db.prepare('DELETE FROM accounts WHERE device_id = ?').run(deviceId).changes === 1;
+    })();
+  }
+
   // ---- sessions ----
 
   private rowToSession(r: Row | undefined): StoredSession | undefined {

@@ -105,6 +105,11 @@ export interface Storage {
   putAccount(a: Account): Promise<void>;
   updateAccount(deviceId: string, patch: AccountPatch): Promise<void>;
   listAccounts(): Promise<Account[]>;
+  /**
+   * Deletes the account and its DM sessions (with their large-object chunks), in one unit: the
+   * device is unknown from then on. Its queue entries and alerts stay (history). False: no such account.
+   */
+  deleteAccount(deviceId: string): Promise<boolean>;
 
   getSession(key: string): Promise<StoredSession | undefined>;
   /** The latest session of the client whose SyncHdr Source is `deviceUri` (for clients that ignore RespURI). */
