@@ -102,3 +102,17 @@ test('server down, missing token, wrong token: clear one-line errors, exit 1, no
   t.is(missing.code, 1);
   t.regex(missing.stderr, /^scomo package: cannot read .*nope\.tar: ENOENT\n$/);
 });
+
+test('scomo server --db-pool: a whole number 2..1000, only with --db; usage errors exit 1 before anything starts', async (t) => {
+  for (const [args, re] of [
+    [['--db-pool', '5'], /^scomo server: --db-pool goes with --db$/m],
+    [['--db', 'postgres://127.0.0.1:1/x', '--db-pool', '1'], /^scomo server: --db-pool must be a whole number of connections, 2\.\.1000$/m],
+    [['--db', 'postgres://127.0.0.1:1/x', '--db-pool', 'ten'], /--db-pool must be a whole number/],
+    [['--db', 'postgres://127.0.0.1:1/x', '--db-pool', '1001'], /--db-pool must be a whole number/],
+  ] as const) {
+    const r = await scomo(['server', '--port', '0', '--data', join(tmp, 'never'), ...args]);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, re);
+    t.notRegex(r.stderr, /^\s+at /m);
+  }
+});

@@ -1,7 +1,8 @@
 // Listing jobs by state: GET /api/jobs?state=…, GET /api/devices/{id}/jobs?state=…, and
 // `scomo job list --state … --limit …`. test/pg-scomo-suite.test.ts runs it on PostgreSQL too.
 import test from 'ava';
-import { startEnv, Env, TOKEN } from './helpers/scomo-e2e.js';
+import { startEnv, Env, TOKEN, dbBackend } from './helpers/scomo-e2e.js';
+import type { PgStorage } from '../src/server/storage/postgres.js';
 import { DEV, until } from './helpers/scomo-script.js';
 import { account } from './helpers/server-fixtures.js';
 import { captured } from './helpers/cli-capture.js';
@@ -20,6 +21,8 @@ async function env(): Promise<Env> {
 test.serial('jobs filtered by one or several states, for the fleet or one device; a bad state is a 400; the CLI passes --state and --limit', async (t) => {
   const e = await env();
   try {
+    // On PostgreSQL the helper asks for a pool of 10 (dbPoolMax, scomo server --db-pool).
+    if (dbBackend.database) t.is((e.srv.storage as PgStorage).pool.options.max, 10);
     const pkg = await e.upload(new Uint8Array([1]), 'p', '1');
     const mk = async (deviceId: string, timeoutS?: number): Promise<string> =>
       (await e.api<{ jobId: string }>('POST', `/api/devices/${deviceId}/jobs`, { operation: 'DownloadInstall', pkgId: pkg.pkgId, ...(timeoutS ? { timeoutS } : {}) })).json.jobId;

@@ -22,6 +22,8 @@ export interface ServerOptions {
   dataDir?: string;
   /** PostgreSQL URL (postgres://...): storage shared with other server processes instead of SQLite. */
   db?: string;
+  /** Most PostgreSQL connections this process's pool opens (default 20); with `db` only. */
+  dbPoolMax?: number;
   storage?: Storage;
   tls?: { cert: string | Buffer; key: string | Buffer };
   maxBodyBytes?: number;
@@ -46,7 +48,7 @@ export interface RunningServer {
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const storage = opts.storage ?? (opts.db ? await PgStorage.open(opts.db) : openSqliteStorage(opts.dataDir ?? '.scomo-data'));
+  const storage = opts.storage ?? (opts.db ? await PgStorage.open(opts.db, opts.dbPoolMax ? { max: opts.dbPoolMax } : {}) : openSqliteStorage(opts.dataDir ?? '.scomo-data'));
   const log = opts.log ?? (() => {});
   const dmPath = opts.dmPath ?? '/dm';
   if (!dmPath.startsWith('/')) throw new Error('DM path must start with /');

@@ -77,7 +77,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   let pgStorage: PgStorage | undefined;
   let store: JobStore;
   if (opts.db && !opts.storage) {
-    pgStorage = await PgStorage.open(opts.db);
+    pgStorage = await PgStorage.open(opts.db, opts.dbPoolMax ? { max: opts.dbPoolMax } : {});
     try {
       store = await PgJobStore.open(pgStorage);
     } catch (e) {
@@ -131,7 +131,7 @@ export async function startScomoServer(opts: ScomoServerOptions = {}): Promise<R
   ];
   let srv: RunningServer;
   try {
-    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, jobTimeoutS: _jt, jobSweepMs: _js, webhookPollMs: _wp, webhookBackoffMs: _wb, webhookMaxBackoffMs: _wm, ...base } = opts;
+    const { apiToken: _t, publicUrl: _p, maxUploadBytes: _m, maxRefreshWaitMs: _w, routes: _r, db: _d, dbPoolMax: _dp, jobTimeoutS: _jt, jobSweepMs: _js, webhookPollMs: _wp, webhookBackoffMs: _wb, webhookMaxBackoffMs: _wm, ...base } = opts;
     srv = await startServer({ ...base, log: metrics.tapLog(log), dataDir, routes, ...(pgStorage ? { storage: pgStorage } : {}) });
   } catch (e) {
     await store.close();

@@ -64,7 +64,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     run('initdb', ['-D', data, '-U', 'scomo', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     // Durability is not under test here (a killed server process, not a killed database).
     run('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'log'), '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`, 'start']);
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`, 'start']);
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
     rmSync(dir, { recursive: true, force: true });

@@ -35,7 +35,8 @@ export async function closeAllEnvs(): Promise<void> {
 
 export async function startEnv(over: Partial<ScomoServerOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'scomo-srv-'))): Promise<Env> {
   const db = dbBackend.database ? await dbBackend.database(dir) : undefined;
-  const srv = await startScomoServer({ port: 0, host: '127.0.0.1', dataDir: dir, apiToken: TOKEN, ...(db ? { db } : {}), ...over });
+  // Many environments share one test cluster at once: small pools keep them under its max_connections.
+  const srv = await startScomoServer({ port: 0, host: '127.0.0.1', dataDir: dir, apiToken: TOKEN, ...(db ? { db, dbPoolMax: 10 } : {}), ...over });
   const api = async <T,>(method: string, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; json: T }> => {
     const go = (): Promise<Response> => fetch(srv.url + path, {
       method, headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },

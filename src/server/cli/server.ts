@@ -5,10 +5,11 @@ import { startScomoServer } from '../scomo-server.js';
 import { MAX_JOB_TIMEOUT_S, parseTimeoutS } from '../scomo/types.js';
 
 const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm] [--data DIR] [--db postgres://...] [--tls-cert F --tls-key F]\n' +
-  '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--job-timeout S] [--quiet]\n' +
+  '                    [--api-token T] [--public-url URL] [--max-msg-size BYTES] [--job-timeout S] [--db-pool N] [--quiet]\n' +
   '  --data DIR        package files, and the SQLite databases unless --db is given (default ./.scomo-data)\n' +
   '  --db URL          PostgreSQL instead of SQLite (postgres://user@host:port/db); several server\n' +
   '                    processes may share it (give them one --data directory for the package files)\n' +
+  '  --db-pool N       most PostgreSQL connections this process opens (default 20)\n' +
   '  --api-token T     bearer token of the REST API (default: $SCOMO_API_TOKEN, else a random one, printed)\n' +
   '  --public-url URL  base URL devices use to download packages (default: the server\'s own URL)\n' +
   '  --job-timeout S   jobs created without "timeoutS" fail after S seconds without an outcome\n' +
@@ -17,7 +18,7 @@ const USAGE = 'usage: scomo server [--port 8080] [--host 0.0.0.0] [--dm-path /dm
 export async function run(args: string[]): Promise<number> {
   let p;
   try {
-    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', db: 'value', 'job-timeout': 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
+    p = parseArgs(args, { port: 'value', host: 'value', 'dm-path': 'value', data: 'value', 'tls-cert': 'value', 'tls-key': 'value', 'max-msg-size': 'value', 'api-token': 'value', 'public-url': 'value', db: 'value', 'db-pool': 'value', 'job-timeout': 'value', quiet: 'flag', help: 'flag' }, { h: 'help' });
     if (p.opts.help) { process.stdout.write(USAGE); return 0; }
     if (p.positional.length) throw new UsageError('unexpected argument ' + p.positional[0]);
     const port = optInt(p, 'port', 8080);
@@ -41,6 +42,9 @@ export async function run(args: string[]): Promise<number> {
     const dataDir = optString(p, 'data') ?? '.scomo-data';
     const db = optString(p, 'db');
     if (db !== undefined && !/^postgres(ql)?:\/\//i.test(db)) throw new UsageError('--db must be a postgres:// URL');
+    const pool = optString(p, 'db-pool');
+    if (pool !== undefined && (!/^[0-9]{1,4}$/.test(pool) || Number(pool) < 2 || Number(pool) > 1000)) throw new UsageError('--db-pool must be a whole number of connections, 2..1000');
+    if (pool !== undefined && db === undefined) throw new UsageError('--db-pool goes with --db');
     const jt = optString(p, 'job-timeout');
     let jobTimeoutS: number | undefined;
     if (jt !== undefined) {
@@ -57,7 +61,7 @@ export async function run(args: string[]): Promise<number> {
       if (publicUrl) { try { new URL(publicUrl); } catch { throw new UsageError('--public-url is not a URL: ' + publicUrl); } }
       srv = await startScomoServer({
         port, host: optString(p, 'host') ?? '0.0.0.0', dmPath, dataDir, log, maxMsgSize, ...(tls ? { tls } : {}),
-        ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}), ...(db ? { db } : {}),
+        ...(apiToken ? { apiToken } : {}), ...(publicUrl ? { publicUrl } : {}), ...(db ? { db } : {}), ...(pool ? { dbPoolMax: Number(pool) } : {}),
         ...(jobTimeoutS !== undefined ? { jobTimeoutS } : {}),
       });
     } catch (e) {
