@@ -239,8 +239,15 @@ test('a delivery still pending when the server stops is sent after the restart',
     // A request cut short by the stop reached the receiver but is not an attempt: attempts <= hits.
     t.true(d.attempts >= 2 && d.attempts <= rx.hits.length);
     t.is(d.lastStatus, 200);
-    t.is(rx.hits.length, before + 1, 'one request after the restart, answered 200');
+    // One request after the restart, answered 200; under load a request the stop cut short (written
+    // before the stop, read by the receiver after it) can land here too: at least once, never more.
+    const after = rx.hits.slice(before);
+    t.true(after.length === 1 || after.length === 2, `${after.length} requests after the restart`);
+    t.true(after.every((h) => h.json.deliveryId === rx.hits[0].json.deliveryId), 'the same delivery');
     t.is(rx.hits[rx.hits.length - 1].json.event, 'job.succeeded');
+    const settled = rx.hits.length;
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(rx.hits.length, settled, 'nothing more once delivered');
   } finally {
     await e.close();
     await rx.close();
