@@ -40,6 +40,7 @@ test('static files: HTML, JS and CSS with a self-only CSP; unknown and traversal
     t.notRegex(code, /innerHTML|https?:\/\/(?!www\.w3)/, 'no HTML injection sink, no remote URL');
     t.regex(code, /'\/api\/webhooks'/);
     t.regex(code, /'DELETE', '\/api\/packages\/'/);
+    t.regex(code, /'DELETE', '\/api\/devices\/'/);
     t.is((await fetch(e.srv.url + '/console/style.css')).headers.get('content-type'), 'text/css; charset=utf-8');
     t.is((await fetch(e.srv.url + '/console/nope.js')).status, 404);
     t.is(await rawGet(e.srv.url, '/console/../package.json'), 404);

@@ -271,8 +271,10 @@ function pageDevice(deviceId) {
       } catch (e) { toast(e.message, true); }
     },
   }, 'Notify');
+  const remove = removeDeviceControl(deviceId);
   main.append(
-    el('div', { class: 'head' }, el('h1', {}, el('a', { href: '#/fleet' }, 'Fleet'), ' / ', el('span', { class: 'mono', id: 'device-id' }, deviceId)), el('div', { class: 'actions' }, notifyBtn, refreshBtn)),
+    el('div', { class: 'head' }, el('h1', {}, el('a', { href: '#/fleet' }, 'Fleet'), ' / ', el('span', { class: 'mono', id: 'device-id' }, deviceId)),
+      el('div', { class: 'head-side' }, el('div', { class: 'actions' }, notifyBtn, refreshBtn, remove.buttons), remove.err)),
     el('div', { class: 'row' },
       el('div', { class: 'panel' }, el('h2', {}, 'Device'), info),
       el('div', { class: 'panel' }, el('h2', {}, 'Tags'),
@@ -336,6 +338,42 @@ function pageDevice(deviceId) {
     // The inventory changes when a job ends: reread the stored snapshot now and then.
     if (n++ % 3 === 0) await loadInventory(false);
   }, 1000);
+}
+
+/**
+ * Remove device (docs/api.md "DELETE /api/devices/{deviceId}"), after a confirmation. A 409 names
+ * the job or campaign that holds the device: its text stays next to the control, with a second
+ * button that fails the device's unfinished jobs first (?force=1). Removed: back to the fleet.
+ */
+function removeDeviceControl(deviceId) {
+  const err = el('div', { class: 'error cell-error', id: 'remove-device-error', hidden: true });
+  const btn = el('button', { type: 'button', class: 'danger', id: 'remove-device', 'data-action': 'remove' }, 'Remove device');
+  const forceBtn = el('button', { type: 'button', class: 'danger', id: 'remove-device-force', 'data-action': 'remove-force', hidden: true }, 'Fail its jobs and remove');
+  const remove = (force) => async () => {
+    const question = force
+      ? `Fail the unfinished jobs of ${deviceId} ("device decommissioned") and remove the device? Commands already sent to it cannot be recalled.`
+      : `Remove device ${deviceId}? Its DM account, tags and cached inventory are deleted; its jobs stay as history.`;
+    if (!confirm(question)) return;
+    btn.disabled = true;
+    forceBtn.disabled = true;
+    err.hidden = true;
+    try {
+      await api('DELETE', '/api/devices/' + enc(deviceId) + (force ? '?force=1' : ''));
+      // After the fleet page has rendered (render() hides the toast).
+      window.addEventListener('hashchange', () => toast('Device removed: ' + deviceId), { once: true });
+      location.hash = '#/fleet';
+    } catch (e) {
+      btn.disabled = false;
+      forceBtn.disabled = false;
+      if (e instanceof AuthError) return;
+      err.textContent = e.message;
+      err.hidden = false;
+      forceBtn.hidden = !(e instanceof ApiError && e.status === 409);
+    }
+  };
+  btn.addEventListener('click', remove(false));
+  forceBtn.addEventListener('click', remove(true));
+  return { buttons: [btn, forceBtn], err };
 }
 
 function jobsTable(list, withDevice) {
