@@ -13,7 +13,7 @@ export interface BenchOptions {
   results?: Readonly<BenchOutput>;
 }
 
-const modules = ['./codec.js', './libwbxml.js', './store.js', './dm.js', './device.js', './server.js', './bundle.js', './signature.js', './fleet.js'];
+const modules = ['./codec.js', './libwbxml.js', './store.js', './dm.js', './device.js', './server.js', './webhooks.js', './bundle.js', './signature.js', './fleet.js'];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
