@@ -1,7 +1,7 @@
 // Webhook delivery throughput of one server process (SQLite outbox): N job-outcome deliveries
 // written to the outbox at once, then claimed, POSTed (HMAC-signed) to a local receiver that
-// answers 204, and recorded, with the dispatcher's default 8 requests in flight. The figure is
-// deliveries per second from the first write to the last recorded delivery.
+// answers 204, with the dispatcher's default 8 requests in flight. The figure is
+// deliveries per second from the first write to the last delivery received.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,7 +40,7 @@ export async function run(o: BenchOptions): Promise<BenchOutput> {
     return {
       'server.webhooks.sqlite.deliveries_per_s': {
         value: Math.round(n / s), unit: '/s',
-        how: `${n} deliveries written to the SQLite outbox, then claimed, POSTed with HMAC to a local 204 receiver and recorded (8 in flight, one process)`,
+        how: `${n} deliveries written to the SQLite outbox, then claimed and POSTed with HMAC to a local 204 receiver (8 in flight, one process); time to the last one received`,
       },
     };
   } finally {
