@@ -14,7 +14,7 @@ function cli(args: string[]): Promise<{ code: number | null; out: string; err: s
     let out = '', err = '';
     c.stdout.on('data', (b: Buffer) => { out += b.toString(); });
     c.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-    c.on('exit', (code) => resolve({ code, out, err }));
+    c.on('close', (code) => resolve({ code, out, err })); // 'close': after stdout and stderr are read to the end
   });
 }
 
@@ -26,7 +26,7 @@ test('scomo simulate provisions, runs and stops a fleet', async (t) => {
   let err = '';
   child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
   child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   try {
     const t0 = Date.now();
     while (!/fleet up/.test(out)) {
@@ -67,7 +67,7 @@ test('scomo simulate refuses bad options with a one-line reason', async (t) => {
     const c = spawn(process.execPath, [bin, 'simulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOMO_API_TOKEN: '' } });
     let err = '';
     c.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-    c.on('exit', (code) => resolve({ code, err }));
+    c.on('close', (code) => resolve({ code, err })); // 'exit' can come before the last stderr bytes
   });
   const a = await run(['--devices', '3', '--token', 't']);
   t.is(a.code, 1);
