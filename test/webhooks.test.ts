@@ -344,7 +344,7 @@ test('bounded work: at most `concurrency` requests in flight; a huge error body 
     now++;
     most = Math.max(most, now);
     req.resume();
-    req.on('end', () => setTimeout(() => { now--; res.writeHead(200).end(); }, 60));
+    req.on('end', () => setTimeout(() => { now--; res.writeHead(200).end(); }, 300));
   });
   const big = http.createServer((req, res) => {
     req.resume();
@@ -369,8 +369,13 @@ test('bounded work: at most `concurrency` requests in flight; a huge error body 
   const d = new WebhookDispatcher({ store: e.srv.webhooks.store, jobs, concurrency: 2, pollMs: 10, maxAttempts: 1 });
   try {
     const slowId = await addHook(e, { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/` });
+    // All six are due before the dispatcher starts, so its first claim can fill both slots (a
+    // slow store under load would otherwise hand them out one by one).
+    for (let i = 0; i < 6; i++) {
+      const j = fakeJob('job-fake' + i);
+      await e.srv.webhooks.store.enqueue({ jobId: j.jobId, state: j.state, body: (id) => JSON.stringify({ deliveryId: id, job: j }), at: Date.now() });
+    }
     d.start();
-    for (let i = 0; i < 6; i++) jobs.emit('job', fakeJob('job-fake' + i));
     await until(async () => (await hook(e, slowId)).deliveries.filter((x) => x.state === 'delivered').length === 6, '6 delivered');
     t.is(most, 2, 'two requests at a time, never more');
     await e.api('DELETE', '/api/webhooks/' + slowId);
