@@ -64,14 +64,15 @@ test('a package an unfinished job uses cannot be deleted (409 naming the job); o
   const e = await env();
   try {
     const p = await e.upload(new Uint8Array([9]), 'p', '1');
-    const j = await e.api<{ jobId: string }>('POST', `/api/devices/${DEV}/jobs`, { operation: 'DownloadInstall', pkgId: p.pkgId, timeoutS: 1 });
+    const j = await e.api<{ jobId: string }>('POST', `/api/devices/${DEV}/jobs`, { operation: 'DownloadInstall', pkgId: p.pkgId, timeoutS: 3600 });
     t.is(j.status, 201);
     const busy = await e.api<{ error: string }>('DELETE', '/api/packages/' + p.pkgId);
     t.is(busy.status, 409);
     t.regex(busy.json.error, new RegExp(`in use: job ${j.json.jobId}`));
     t.is((await e.api('GET', '/api/packages/' + p.pkgId)).status, 200, 'still there');
-    // The device never connects: the job times out, and the package is free.
-    await e.waitJob(j.json.jobId, 20_000);
+    // The device never connects: the job times out (the sweep as it runs after the deadline), and the package is free.
+    await until(async () => (await e.srv.jobs.expireJobs(Date.now() + 3601_000)) === 1, 'the job to time out');
+    t.is((await e.waitJob(j.json.jobId, 20_000)).state, 'failed');
     t.is((await e.api('DELETE', '/api/packages/' + p.pkgId)).status, 204);
   } finally {
     await e.close();
