@@ -7,7 +7,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startEnv, addDevice, TOKEN, Env } from './helpers/scomo-e2e.js';
-import { launchChromium, SCREENSHOT_DIR } from './helpers/browser.js';
+import { launchChromium, signedInConsole, SCREENSHOT_DIR } from './helpers/browser.js';
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.mouse.move(0, 700);
@@ -17,9 +17,6 @@ async function shot(page: Page, name: string): Promise<void> {
 test('console: remove a device (confirm, 409 naming its job, force fails the job and removes it)', async (t) => {
   const b = await launchChromium();
   const e: Env = await startEnv();
-  const pageErrors: string[] = [];
-  const dialogs: string[] = [];
-  let answer = true;
   try {
     await addDevice(e, 'box-busy');
     await addDevice(e, 'box-idle');
@@ -29,17 +26,12 @@ test('console: remove a device (confirm, 409 naming its job, force fails the job
     t.is(queued.status, 201);
     const jobId = queued.json.jobIds[0];
 
-    const page = await b.context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
-    page.on('dialog', (d) => { dialogs.push(d.message()); void (answer ? d.accept() : d.dismiss()); });
-    await page.goto(e.srv.url + '/console/');
-    await page.fill('#token', TOKEN);
-    await page.click('#login');
+    const { page, pageErrors, dialogs, answer } = await signedInConsole(b.context, e.srv.url, TOKEN);
 
     // Dismissed: nothing is sent, the device stays and so does the page.
     await page.click('tr[data-device="box-idle"] a');
     await page.locator('#device-id', { hasText: 'box-idle' }).waitFor();
-    answer = false;
+    answer.accept = false;
     await page.click('#remove-device');
     t.regex(dialogs.at(-1) ?? '', /Remove device box-idle\?/);
     t.is((await e.api('GET', '/api/devices/box-idle')).status, 200, 'dismissed: still there');
@@ -48,7 +40,7 @@ test('console: remove a device (confirm, 409 naming its job, force fails the job
     t.true(await page.locator('#remove-device-force').isHidden());
 
     // Confirmed, no jobs: removed at once, back to the fleet, which no longer lists it.
-    answer = true;
+    answer.accept = true;
     await page.click('#remove-device');
     await page.locator('tr[data-device="box-busy"]').waitFor();
     t.is(await page.evaluate('location.hash'), '#/fleet');
@@ -69,14 +61,14 @@ test('console: remove a device (confirm, 409 naming its job, force fails the job
     await shot(page, '14-device-remove-refused');
 
     // The force button asks again; dismissed, nothing happens.
-    answer = false;
+    answer.accept = false;
     await page.click('#remove-device-force');
     t.regex(dialogs.at(-1) ?? '', /Fail the unfinished jobs of box-busy/);
     t.is((await e.api<{ state: string }>('GET', `/api/jobs/${jobId}`)).json.state, 'queued');
     t.is((await e.api('GET', '/api/devices/box-busy')).status, 200);
 
     // Confirmed: the job is failed, the device removed, the fleet is empty.
-    answer = true;
+    answer.accept = true;
     await page.click('#remove-device-force');
     await page.locator('td.empty', { hasText: 'No devices yet' }).waitFor();
     t.is(await page.evaluate('location.hash'), '#/fleet');
@@ -97,11 +89,7 @@ test('console: Remove device shows the server\'s 404 text when the device is alr
   const e: Env = await startEnv();
   try {
     await addDevice(e, 'box-gone');
-    const page = await b.context.newPage();
-    page.on('dialog', (d) => { void d.accept(); });
-    await page.goto(e.srv.url + '/console/');
-    await page.fill('#token', TOKEN);
-    await page.click('#login');
+    const { page } = await signedInConsole(b.context, e.srv.url, TOKEN);
     await page.click('tr[data-device="box-gone"] a');
     await page.locator('#device-id', { hasText: 'box-gone' }).waitFor();
     // Removed behind the page's back (another operator).

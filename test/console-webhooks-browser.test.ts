@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startEnv, addDevice, TOKEN, Env } from './helpers/scomo-e2e.js';
-import { launchChromium, SCREENSHOT_DIR } from './helpers/browser.js';
+import { launchChromium, signedInConsole, SCREENSHOT_DIR } from './helpers/browser.js';
 
 const SECRET = 'whsec-Console-Secret-4711';
 
@@ -41,9 +41,6 @@ test('console: delete a package (409 text for one in use), add a signed webhook,
   const b = await launchChromium();
   const e: Env = await startEnv({ jobSweepMs: 100, webhookPollMs: 20, webhookBackoffMs: 20, webhookMaxBackoffMs: 50 });
   const rx = await receiver();
-  const pageErrors: string[] = [];
-  const dialogs: string[] = [];
-  let answer = true;
   try {
     await addDevice(e, 'box-1');
     const used = await e.upload(new Uint8Array([1, 2, 3]), 'used', '1.0');
@@ -53,22 +50,17 @@ test('console: delete a package (409 text for one in use), add a signed webhook,
     const queued = await e.api<{ jobIds: string[] }>('POST', '/api/jobs', { deviceIds: ['box-1'], operation: 'DownloadInstall', pkgId: used.pkgId });
     t.is(queued.status, 201);
 
-    const page = await b.context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(String(err)));
-    page.on('dialog', (d) => { dialogs.push(d.message()); void (answer ? d.accept() : d.dismiss()); });
-    await page.goto(e.srv.url + '/console/');
-    await page.fill('#token', TOKEN);
-    await page.click('#login');
+    const { page, pageErrors, dialogs, answer } = await signedInConsole(b.context, e.srv.url, TOKEN);
     await page.locator('#stat-devices').waitFor();
 
     // Delete: dismissing the confirmation keeps the package; confirming deletes it.
     await page.click('[data-nav=packages]');
     await page.locator(`tr[data-pkg="${spare.pkgId}"]`).waitFor();
-    answer = false;
+    answer.accept = false;
     await page.click(`tr[data-pkg="${spare.pkgId}"] [data-action=delete]`);
     t.regex(dialogs.at(-1) ?? '', new RegExp(`Delete package ${spare.pkgId}`));
     t.is((await e.api('GET', `/api/packages/${spare.pkgId}`)).status, 200, 'dismissed: still there');
-    answer = true;
+    answer.accept = true;
     await page.click(`tr[data-pkg="${spare.pkgId}"] [data-action=delete]`);
     await page.locator(`tr[data-pkg="${spare.pkgId}"]`).waitFor({ state: 'detached' });
     t.is((await e.api('GET', `/api/packages/${spare.pkgId}`)).status, 404);

@@ -37,3 +37,19 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
     },
   };
 }
+
+/** A console page signed in with `token`; page errors and dialog texts are collected, and each confirm() is answered with `answer.accept`. */
+export async function signedInConsole(context: BrowserContext, baseUrl: string, token: string): Promise<{
+  page: import('playwright-core').Page; pageErrors: string[]; dialogs: string[]; answer: { accept: boolean };
+}> {
+  const pageErrors: string[] = [];
+  const dialogs: string[] = [];
+  const answer = { accept: true };
+  const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(String(err)));
+  page.on('dialog', (d) => { dialogs.push(d.message()); void (answer.accept ? d.accept() : d.dismiss()); });
+  await page.goto(baseUrl + '/console/');
+  await page.fill('#token', token);
+  await page.click('#login');
+  return { page, pageErrors, dialogs, answer };
+}
