@@ -9,7 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http.js';
 import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
-import { requireBearer, sendJson } from '../repo/api-packages.js';
+import { sendJson } from '../repo/api-packages.js';
+import { answerApi } from './answer.js';
 import type { Storage } from '../storage/types.js';
 import { makeAccount, AccountInput } from '../accounts.js';
 import type { CampaignEngine } from '../campaigns/engine.js';
@@ -152,18 +153,6 @@ export function createCampaignRoutes(o: CampaignApiOptions): Route {
       || (segs[0] === 'devices' && segs.length === 1 && m === 'POST')
       || (segs[0] === 'devices' && segs.length === 2 && m !== 'DELETE'); // DELETE: the SCOMO API's (routes.ts)
     if (!mine) return false;
-    if (!requireBearer(req, res, o.token)) { req.resume(); return true; }
-    try {
-      await handle(req, res, url, segs);
-    } catch (e) {
-      req.resume();
-      if (e instanceof HttpError) sendJson(res, e.status, { error: e.message });
-      else {
-        log('campaign api error: ' + (e instanceof Error ? e.stack ?? e.message : String(e)));
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
-        else res.end();
-      }
-    }
-    return true;
+    return answerApi(req, res, o.token, log, 'campaign api', () => handle(req, res, url, segs));
   };
 }

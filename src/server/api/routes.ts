@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http.js';
 import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
-import { requireBearer, sendJson } from '../repo/api-packages.js';
+import { sendJson } from '../repo/api-packages.js';
+import { answerApi } from './answer.js';
 import type { ScomoJobs, JobInput } from '../scomo/engine.js';
 import { JOB_STATES, inventoryView, jobView, parseTimeoutS } from '../scomo/types.js';
 import type { Job } from '../scomo/types.js';
@@ -212,19 +213,7 @@ export function createApiRoutes(o: ApiOptions): Route {
     const p = url.pathname;
     if (p !== '/api' && !p.startsWith('/api/')) return false;
     if (p === '/api/packages' || p.startsWith('/api/packages/')) return false; // the repository's handler
-    if (!requireBearer(req, res, o.token)) { req.resume(); return true; }
-    try {
-      await handle(req, res, url);
-    } catch (e) {
-      req.resume();
-      if (e instanceof HttpError) sendJson(res, e.status, { error: e.message });
-      else {
-        log('api error: ' + (e instanceof Error ? e.stack ?? e.message : String(e)));
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
-        else res.end();
-      }
-    }
-    return true;
+    return answerApi(req, res, o.token, log, 'api', () => handle(req, res, url));
   };
 }
 

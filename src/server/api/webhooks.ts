@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http.js';
 import { HttpError, readJson as readJsonBody, decodeSeg } from './json-request.js';
-import { requireBearer, sendJson } from '../repo/api-packages.js';
+import { sendJson } from '../repo/api-packages.js';
+import { answerApi } from './answer.js';
 import {
   DEFAULT_WEBHOOK_EVENTS, MAX_WEBHOOK_SECRET, MAX_WEBHOOK_URL, RECENT_DELIVERIES, WEBHOOK_EVENTS,
   type Delivery, type Webhook, type WebhookStore,
@@ -106,18 +107,6 @@ export function createWebhookRoutes(o: WebhookApiOptions): Route {
   return async (req, res, url) => {
     const segs = url.pathname.replace(/\/+$/, '').split('/').slice(2); // after "/api"
     if (!url.pathname.startsWith('/api/') || segs[0] !== 'webhooks') return false;
-    if (!requireBearer(req, res, o.token)) { req.resume(); return true; }
-    try {
-      await handle(req, res, segs);
-    } catch (e) {
-      req.resume();
-      if (e instanceof HttpError) sendJson(res, e.status, { error: e.message });
-      else {
-        log('webhook api error: ' + (e instanceof Error ? e.stack ?? e.message : String(e)));
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
-        else res.end();
-      }
-    }
-    return true;
+    return answerApi(req, res, o.token, log, 'webhook api', () => handle(req, res, segs));
   };
 }
