@@ -92,7 +92,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   private readonly running = new Set<string>();
   /** Jobs between their last check before queueing and saving the entry id: the sweep waits for them. */
   private readonly queueing = new Set<string>();
-  /** Jobs failJob is failing: their withdrawn entry (status 514) is not the device's refusal. */
+  /** Jobs withdrawAndFail is failing: their withdrawn entry (status 514) is not the device's refusal. */
   private readonly failing = new Set<string>();
   private readonly rootWaits = new Map<string, Promise<string>>();
   private readonly invWaits = new Map<string, Promise<Inventory | undefined>>();
@@ -455,10 +455,9 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
       if (okStatus(o?.cmd ?? c.kind, status)) continue;
       // A refused Ext/Signature leaf (a device without our extension) does not fail the job.
       if (isOptionalCommand(c)) continue;
-      // Withdrawn by the deadline sweep, which fails the job itself with "timed out after N s".
-      if (status === 514 && j.deadline !== undefined && j.deadline <= Date.now()) return;
-      // Withdrawn by failJob, which fails the job itself with its own error.
-      if (status === 514 && this.failing.has(j.jobId)) return;
+      // Withdrawn by withdrawAndFail (here, or by another process's sweep once the deadline has
+      // passed), which fails the job itself with its own error.
+      if (status === 514 && (this.failing.has(j.jobId) || (j.deadline !== undefined && j.deadline <= Date.now()))) return;
       const uri = 'items' in c && c.items[0]?.target?.locURI ? c.items[0].target.locURI : '';
       if (status <= 0) {
         // The device may or may not have run it: a final alert can still settle the job.
@@ -550,12 +549,7 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
   async failJob(jobId: string, error: string): Promise<Job | undefined> {
     const j = await this.getJob(jobId);
     if (!j || isTerminal(j.state)) return undefined;
-    this.failing.add(jobId);
-    try {
-      return await this.withdrawAndFail(j, () => error, false);
-    } finally {
-      this.failing.delete(jobId);
-    }
+    return this.withdrawAndFail(j, () => error, false);
   }
 
   /**
@@ -569,6 +563,15 @@ export class ScomoJobs extends EventEmitter<ScomoJobsEvents> {
    */
   private async withdrawAndFail(j: Job, why: (cur: Job) => string | undefined, followUp: boolean): Promise<Job | undefined> {
     if (this.queueing.has(j.jobId)) return undefined; // a later call finds its entry id saved
+    this.failing.add(j.jobId);
+    try {
+      return await this.withdrawAndFlip(j, why, followUp);
+    } finally {
+      this.failing.delete(j.jobId);
+    }
+  }
+
+  private async withdrawAndFlip(j: Job, why: (cur: Job) => string | undefined, followUp: boolean): Promise<Job | undefined> {
     let withdrawn = false;
     let ids: number[] = [];
     try {

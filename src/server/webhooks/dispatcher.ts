@@ -59,6 +59,11 @@ const PRUNE_EVERY_MS = 3600_000;
 
 export interface AttemptOutcome { status: number | null; error: string | null }
 
+/** A delivery's body, built once its id is known: the same bytes on every attempt. */
+function eventBody(state: string, at: number, job: Record<string, unknown>): (deliveryId: string) => string {
+  return (deliveryId) => JSON.stringify({ event: 'job.' + state, deliveryId, at: new Date(at).toISOString(), job });
+}
+
 export function signBody(secret: string, body: string): string {
   return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 }
@@ -118,18 +123,20 @@ export class WebhookDispatcher {
    * change in `event` and `at`.
    */
   private async catchUp(): Promise<void> {
-    const since = Date.now() - (this.o.catchUpMs ?? 24 * 3600_000);
+    // Only what a webhook could have wanted: none registered (the usual start) costs one query.
+    const hooks = await this.o.store.listWebhooks();
+    if (!hooks.length) return;
+    const since = Math.max(Date.now() - (this.o.catchUpMs ?? 24 * 3600_000), Math.min(...hooks.map((w) => w.createdAt)));
+    const wanted = (state: string): boolean => hooks.some((w) => w.events.includes('*') || w.events.includes(state));
     let n = 0;
     for (const j of await this.o.recentJobs!(since)) {
       if (this.closed) return;
       const view = jobView(j);
       const done = new Set<string>();
       for (const h of j.history) {
-        if (h.at < since || done.has(h.state)) continue;
+        if (h.at < since || done.has(h.state) || !wanted(h.state)) continue;
         done.add(h.state);
-        const state = h.state;
-        const body = (deliveryId: string): string => JSON.stringify({ event: 'job.' + state, deliveryId, at: new Date(h.at).toISOString(), job: view });
-        n += await this.o.store.enqueue({ jobId: j.jobId, state, body, at: Date.now(), changedAt: h.at });
+        n += await this.o.store.enqueue({ jobId: j.jobId, state: h.state, body: eventBody(h.state, h.at, view), at: Date.now(), changedAt: h.at });
       }
     }
     if (n) {
@@ -170,7 +177,7 @@ export class WebhookDispatcher {
     const state = j.state;
     const h = [...j.history].reverse().find((x) => x.state === state);
     const at = h?.at ?? j.updatedAt;
-    const body = (deliveryId: string): string => JSON.stringify({ event: 'job.' + state, deliveryId, at: new Date(at).toISOString(), job: view });
+    const body = eventBody(state, at, view);
     this.writes = this.writes.then(async () => {
       try {
         if (await this.o.store.enqueue({ jobId: j.jobId, state, body, at: Date.now() })) this.pump();
